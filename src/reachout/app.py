@@ -1,0 +1,161 @@
+"""create_app(): one process's composition of database, carriers, dialects and (optionally) the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from reachout.carriers.base import CarrierKind
+from reachout.carriers.registry import CarrierRegistry
+from reachout.carriers.sandbox.carrier import SandboxCarrier
+from reachout.carriers.sandbox.routes import sandbox_router
+from reachout.config import Settings
+from reachout.db import migrate
+from reachout.db.engine import Database, open_database
+from reachout.db.group_commit import GroupCommitter
+from reachout.dialects.polyai import polyai_router
+from reachout.kit.clock import Clock, SystemClock
+from reachout.kit.http import BodyLimitMiddleware
+from reachout.kit.validation import describe
+from reachout.logs import get_logger
+from reachout.messaging import service as messaging
+from reachout.messaging.carrier_events import MessagingCarrierEvents
+from reachout.messaging.dispatcher import Dispatcher
+from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
+from reachout.provisioning import loader
+from reachout.provisioning import service as provisioning
+from reachout.tenancy.service import Directory
+from reachout.workers.loop import Worker
+
+log = get_logger("app")
+
+
+@dataclass
+class Runtime:
+    """The long-lived parts of one process, shared by its routes, its worker and its tests."""
+
+    settings: Settings
+    clock: Clock
+    database: Database
+    directory: Directory
+    sandbox: SandboxCarrier
+    worker: Worker
+    greetings: GroupCommitter[OutboundRequest, AcceptedMessage]
+
+    async def accept_greeting(self, request: OutboundRequest) -> AcceptedMessage:
+        """Durably accept a first message, then nudge this process's dispatcher."""
+        accepted = await self.greetings.submit(request)
+        self.worker.wake()
+        return accepted
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    """Wire one process's services; nothing connects until first use."""
+    clock = clock or SystemClock()
+    database = open_database(settings.database_url)
+    sandbox = SandboxCarrier(
+        database.write,
+        clock,
+        sent_after=settings.sandbox_sent_after_seconds,
+        delivered_after=settings.sandbox_delivered_after_seconds,
+    )
+    carriers = CarrierRegistry({CarrierKind.SANDBOX: sandbox})
+    dispatcher = Dispatcher(
+        database,
+        carriers,
+        clock,
+        owner=f"{socket.gethostname()}:{os.getpid()}",
+        batch_size=settings.dispatch_batch_size,
+        concurrency=settings.dispatch_concurrency,
+        lease_seconds=settings.lease_seconds,
+        retry=messaging.RetryPolicy(settings.retry_base_seconds, settings.retry_max_attempts),
+    )
+    worker = Worker(
+        database, dispatcher, sandbox, MessagingCarrierEvents(), poll_seconds=settings.worker_poll_seconds
+    )
+    greetings: GroupCommitter[OutboundRequest, AcceptedMessage] = GroupCommitter(
+        database.write,
+        lambda session, requests: messaging.send_greetings(session, requests, clock.now()),
+        max_batch=settings.group_commit_max_batch,
+    )
+    return Runtime(
+        settings=settings,
+        clock=clock,
+        database=database,
+        directory=Directory(database.read, settings.tenancy_cache_seconds),
+        sandbox=sandbox,
+        worker=worker,
+        greetings=greetings,
+    )
+
+
+async def prepare_database(runtime: Runtime) -> None:
+    """Migrate to the newest schema and apply the provisioning file, if any."""
+    await asyncio.to_thread(migrate.upgrade, runtime.settings.database_url)
+    if runtime.settings.config is not None:
+        document = loader.load(runtime.settings.config)
+        async with runtime.database.write.begin() as session:
+            applied = await provisioning.apply(session, document, runtime.clock.now())
+        runtime.directory.forget()
+        log.info(
+            "provisioning applied",
+            file=str(runtime.settings.config),
+            projects=applied.projects,
+            numbers=applied.numbers,
+        )
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, run_worker: bool = True) -> FastAPI:
+    """The HTTP application; with `run_worker` it also dispatches and reports in the same process."""
+    runtime = build_runtime(settings, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await prepare_database(runtime)
+        stop = asyncio.Event()
+        worker_task = asyncio.create_task(runtime.worker.run(stop), name="worker") if run_worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            await runtime.greetings.close()
+            await runtime.sandbox.close()
+            if worker_task is not None:
+                await worker_task
+            await runtime.database.dispose()
+
+    app = FastAPI(title="reachout", version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": describe(error.errors())}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # Starlette's ServerErrorMiddleware sends this response, then re-raises for the server to log.
+        return JSONResponse({"detail": "Internal server error."}, status_code=500)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> JSONResponse:
+        """200 once the database answers and carries the newest schema."""
+        try:
+            ready = await migrate.is_current(runtime.database.reader_engine)
+        except Exception as error:  # any failure to reach the database means "not ready"
+            return JSONResponse({"status": "unavailable", "reason": type(error).__name__}, status_code=503)
+        if not ready:
+            return JSONResponse({"status": "migrating"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    app.include_router(polyai_router(runtime.directory, runtime.accept_greeting))
+    app.include_router(sandbox_router(runtime.database, runtime.sandbox, MessagingCarrierEvents()))
+    return app

@@ -1,0 +1,106 @@
+"""The carrier port: what reachout needs from anything that can put a text on a phone.
+
+    SendResult = Accepted (the carrier took it; here is its sid)
+               | Rejected (the carrier refused it; a `CarrierFailure` from the catalogue says why)
+    CarrierUnavailable (raised): the outcome is unknown — the carrier may or may not have taken it.
+
+Status and inbound reports flow the other way, as `StatusReport` and `InboundText`, into the one path
+every carrier shares (`messaging.service.apply_status`, the inbound handler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from reachout.carriers.failures import CarrierFailure
+from reachout.messaging.status import MessageStatus
+
+
+class CarrierKind(StrEnum):
+    """The carriers reachout can send through; the key of the registry."""
+
+    SANDBOX = "sandbox"
+    TWILIO = "twilio"
+
+
+@dataclass(frozen=True)
+class OutboundText:
+    """One message to hand to a carrier. `reference` is reachout's message id, the idempotency key."""
+
+    reference: str
+    channel: str
+    from_number: str
+    to_number: str
+    body: str
+    num_segments: int
+
+
+@dataclass(frozen=True)
+class Accepted:
+    sid: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    failure: CarrierFailure
+
+
+SendResult = Accepted | Rejected
+
+
+class CarrierUnavailable(Exception):
+    """The carrier could not be reached or did not answer: whether it took the message is unknown."""
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """A carrier's word on where a message stands. `reference` is reachout's id when the carrier echoes it."""
+
+    sid: str
+    status: MessageStatus
+    occurred_at: datetime
+    reference: str | None = None
+    error_code: int | None = None
+    num_segments: int | None = None
+    from_number: str | None = None
+    source: str = "carrier"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboundText:
+    """A text a person sent to one of reachout's numbers."""
+
+    sid: str
+    channel: str
+    from_number: str
+    to_number: str
+    body: str
+    received_at: datetime
+    carrier: str
+
+
+class Carrier(Protocol):
+    """Sends texts. Implementations must treat a repeated `reference` as the same send, not a new one."""
+
+    kind: CarrierKind
+
+    async def send(self, text: OutboundText) -> SendResult:
+        """Hand one message over; raise `CarrierUnavailable` when the outcome is unknown."""
+        ...
+
+
+class CarrierEvents(Protocol):
+    """Where carriers deliver what they hear: the status and inbound paths shared by every carrier."""
+
+    async def statuses(self, session: Any, reports: Sequence[StatusReport]) -> None:
+        """Apply status reports, in order, inside the caller's transaction."""
+        ...
+
+    async def inbound(self, session: Any, text: InboundText) -> None:
+        """Take in a text from a person inside the caller's transaction."""
+        ...

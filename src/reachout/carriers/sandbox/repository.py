@@ -1,0 +1,66 @@
+"""All SQL of the sandbox carrier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.carriers.sandbox.models import SandboxMessage
+
+
+async def insert_once(session: AsyncSession, rows: Sequence[SandboxMessage]) -> list[str]:
+    """Store sends unless one with the same idempotency key exists; return each one's stored sid, in order."""
+    if not rows:
+        return []
+    columns = [c for c in SandboxMessage.__table__.columns if c.name != "id"]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(SandboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+        [{c.name: getattr(row, c.key) for c in columns} for row in rows],
+    )
+    keys = [row.idempotency_key for row in rows]
+    stored = await session.execute(
+        select(SandboxMessage.idempotency_key, SandboxMessage.sid).where(
+            SandboxMessage.idempotency_key.in_(keys)
+        )
+    )
+    sid_of: dict[str | None, str] = {key: sid for key, sid in stored}
+    return [sid_of[key] for key in keys]
+
+
+def add(session: AsyncSession, row: SandboxMessage) -> None:
+    session.add(row)
+
+
+async def due_for_report(session: AsyncSession, now: datetime, limit: int) -> Sequence[SandboxMessage]:
+    """Sends whose next status report is due, locked so only one worker reports each."""
+    result = await session.execute(
+        select(SandboxMessage)
+        .where(SandboxMessage.next_report_at <= now)
+        .order_by(SandboxMessage.next_report_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return result.scalars().all()
+
+
+async def mark_reported(session: AsyncSession, marks: Sequence[dict[str, object]]) -> None:
+    """Record reports made: each dict holds `id`, `reported_status` and `next_report_at`."""
+    if marks:
+        await session.execute(update(SandboxMessage), list(marks))
+
+
+async def handset_history(session: AsyncSession, number: str, limit: int) -> Sequence[SandboxMessage]:
+    """What a handset received and sent, oldest first."""
+    result = await session.execute(
+        select(SandboxMessage)
+        .where(or_(SandboxMessage.to_number == number, SandboxMessage.from_number == number))
+        .order_by(SandboxMessage.id)
+        .limit(limit)
+    )
+    return result.scalars().all()

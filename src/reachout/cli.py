@@ -1,0 +1,163 @@
+"""The `reachout` command: serve, worker, apply, db upgrade."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+import uvloop
+from rich.console import Console
+
+from reachout import logs
+from reachout.app import build_runtime, create_app, prepare_database
+from reachout.config import Settings
+from reachout.db import migrate
+from reachout.provisioning import loader
+from reachout.provisioning import service as provisioning
+from reachout.provisioning.loader import ProvisioningError
+
+app = typer.Typer(help="reachout: outbound SMS and voice for conversational AI agents.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Provisioning file to apply at start-up (or REACHOUT_CONFIG).")
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    overrides = {"config": config} if config is not None else {}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logs.configure(settings.log_level, json=settings.log_json)
+    if settings.config is not None:
+        try:
+            loader.load(settings.config)
+        except ProvisioningError as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
+    return settings
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve the API only; run `reachout worker` elsewhere.")
+    ] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="Print a ready-to-paste walkthrough.")] = False,
+) -> None:
+    """Run the HTTP API (and, unless --no-worker, the worker) in this process."""
+    settings = _settings(config)
+    application = create_app(settings, run_worker=not no_worker)
+    if demo and settings.config is not None:
+        _print_walkthrough(settings.config, host, port)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def worker(config: ConfigOption = None) -> None:
+    """Run the worker only: dispatch queued messages and process carrier reports."""
+    settings = _settings(config)
+    runtime = build_runtime(settings)
+
+    async def main() -> None:
+        await prepare_database(runtime)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await runtime.worker.run(stop)
+        finally:
+            await runtime.database.dispose()
+
+    uvloop.run(main())
+
+
+@app.command("apply")
+def apply_file(file: Annotated[Path, typer.Argument(help="Provisioning YAML file.")]) -> None:
+    """Create or update accounts, keys, projects and numbers from a provisioning file."""
+    settings = _settings(None)
+    try:
+        document = loader.load(file)
+    except ProvisioningError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    runtime = build_runtime(settings)
+
+    async def main() -> provisioning.Applied:
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        try:
+            async with runtime.database.write.begin() as session:
+                return await provisioning.apply(session, document, runtime.clock.now())
+        finally:
+            await runtime.database.dispose()
+
+    try:
+        applied = asyncio.run(main())
+    except ProvisioningError as error:
+        console.print(f"[red]{file}: {error}[/red]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"[green]Applied {file}[/green]: {applied.accounts} accounts, {applied.projects} projects, "
+        f"{applied.numbers} numbers."
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    settings = _settings(None)
+    migrate.upgrade(settings.database_url)
+    console.print("[green]Database is at the newest schema.[/green]")
+
+
+def _print_walkthrough(config: Path, host: str, port: int) -> None:
+    document = loader.load(config)
+    account = next((a for a in document.accounts if a.api_keys and a.projects), None)
+    if account is None:
+        return
+    project = next((p for p in account.projects if p.connector_id), None)
+    if project is None:
+        return
+    base = f"http://{host}:{port}"
+    out = Console()
+    out.print(f"\n[bold]reachout[/bold] is starting on {base} (sandbox carrier, {config}).\n")
+    out.print("Send the greeting:\n")
+    out.print(
+        f"curl -i -X POST {base}/v1/outbound-sms \\\n"
+        f'  -H "X-PolyAi-Auth-Token: {account.api_keys[0]}" \\\n'
+        f'  -H "X-TOKEN-ID: {project.connector_id}" \\\n'
+        '  -H "Content-Type: application/json" \\\n'
+        '  -d \'{"message": "Hi Jane, your appointment is confirmed for tomorrow at 2pm. '
+        'Reply to this message if you need to reschedule.", "user_number": "+14155551234"}\'\n',
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    out.print("See what the handset received:\n")
+    out.print(f"curl {base}/sandbox/handsets/+14155551234/messages\n", highlight=False, markup=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

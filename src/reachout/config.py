@@ -1,0 +1,36 @@
+"""Settings, read from REACHOUT_* environment variables; built once at start-up, never at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can tune; each field is `REACHOUT_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="REACHOUT_", frozen=True, extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./reachout.db"
+    config: Path | None = Field(default=None, description="Provisioning file applied at start-up.")
+    public_url: str = "http://127.0.0.1:8080"
+    log_level: str = "INFO"
+    log_json: bool = Field(default=False, description="One JSON object per line instead of console lines.")
+
+    max_body_bytes: int = Field(default=1_048_576, gt=0, description="Larger request bodies get 413.")
+    tenancy_cache_seconds: float = Field(
+        default=2.0, ge=0, description="How long an API key or project lookup is reused before re-reading."
+    )
+    group_commit_max_batch: int = Field(default=512, gt=0)
+
+    worker_poll_seconds: float = Field(default=0.2, gt=0)
+    dispatch_batch_size: int = Field(default=200, gt=0)
+    dispatch_concurrency: int = Field(default=64, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=0, description="A claim older than this is re-claimable.")
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_attempts: int = Field(default=8, gt=0)
+
+    sandbox_sent_after_seconds: float = Field(default=0.05, ge=0)
+    sandbox_delivered_after_seconds: float = Field(default=0.25, ge=0)

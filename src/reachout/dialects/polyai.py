@@ -1,0 +1,124 @@
+"""The PolyAI dialect: `POST /v1/outbound-sms`, `X-PolyAi-Auth-Token` + `X-TOKEN-ID`, errors as `{"detail"}`.
+
+A thin translator: headers and body in, a planned greeting to messaging, a status code and detail out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+
+from reachout.errors import ErrorCode, ReachoutError
+from reachout.kit.validation import describe
+from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
+from reachout.messaging.service import plan_greeting
+from reachout.tenancy.keys import key_from_headers
+from reachout.tenancy.service import Directory
+
+STATUS_FOR: dict[ErrorCode, int] = {
+    ErrorCode.UNAUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
+    ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    ErrorCode.CONNECTOR_NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorCode.NO_NUMBERS_PROVISIONED: status.HTTP_404_NOT_FOUND,
+    ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorCode.INVALID_REQUEST: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.INVALID_PHONE_NUMBER: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.MESSAGE_TOO_LONG: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.SENDER_NOT_PROVISIONED: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+}
+
+Accept = Callable[[OutboundRequest], Awaitable[AcceptedMessage]]
+
+
+def error_response(error: ReachoutError) -> JSONResponse:
+    """A refusal as PolyAI answers it."""
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    return JSONResponse({"detail": error.message}, status_code=STATUS_FOR[error.code], headers=headers)
+
+
+class PolyAIRoute(APIRoute):
+    """Turns every refusal raised under this dialect into its `{"detail"}` shape."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ReachoutError as error:
+                return error_response(error)
+
+        return handle
+
+
+class OutboundSmsBody(BaseModel):
+    """The body of `POST /v1/outbound-sms`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message: StrictStr
+    user_number: StrictStr
+    agent_number: StrictStr | None = None
+
+
+OUTBOUND_SMS_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": OutboundSmsBody.model_json_schema()}},
+    },
+    "parameters": [
+        {"name": "X-PolyAi-Auth-Token", "in": "header", "required": True, "schema": {"type": "string"}},
+        {"name": "X-TOKEN-ID", "in": "header", "required": True, "schema": {"type": "string"}},
+    ],
+}
+
+
+def _parse_body(request: Request, raw: bytes) -> OutboundSmsBody:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise ReachoutError(ErrorCode.INVALID_REQUEST, "Content-Type must be application/json.")
+    try:
+        return OutboundSmsBody.model_validate_json(raw)
+    except ValidationError as error:
+        if any(e["type"] == "json_invalid" for e in error.errors()):
+            raise ReachoutError(ErrorCode.INVALID_REQUEST, "Request body is not valid JSON.") from None
+        if any(e["type"] == "model_type" for e in error.errors()):
+            raise ReachoutError(ErrorCode.INVALID_REQUEST, "Request body must be a JSON object.") from None
+        raise ReachoutError(ErrorCode.INVALID_REQUEST, describe(error.errors())) from None
+
+
+def polyai_router(directory: Directory, accept: Accept) -> APIRouter:
+    """The PolyAI-compatible routes."""
+    router = APIRouter(route_class=PolyAIRoute, tags=["PolyAI"])
+
+    @router.post(
+        "/v1/outbound-sms",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_class=Response,
+        openapi_extra=OUTBOUND_SMS_OPENAPI,
+        responses={400: {}, 401: {}, 403: {}, 404: {}, 413: {}, 429: {}},
+    )
+    async def outbound_sms(request: Request) -> Response:
+        """Send an SMS that opens a new conversation session; 202 once it is durably accepted."""
+        account_id = await directory.authenticate(key_from_headers(request.headers))
+        connector_id = request.headers.get("x-token-id")
+        if not connector_id:
+            raise ReachoutError(ErrorCode.INVALID_REQUEST, "Missing X-TOKEN-ID header.")
+        project = await directory.project_for_connector(account_id, connector_id)
+        body = _parse_body(request, await request.body())
+        planned = plan_greeting(
+            project, to_number=body.user_number, body=body.message, agent_number=body.agent_number
+        )
+        await accept(planned)
+        return Response(status_code=status.HTTP_202_ACCEPTED)
+
+    return router

@@ -1,0 +1,41 @@
+"""The error catalogue: every refusal reachout makes, as a machine code with no HTTP status.
+
+    ReachoutError (code, message)
+      ├── refusals of the caller: UNAUTHENTICATED, FORBIDDEN, INVALID_REQUEST, …
+      └── refusals of the send: SENDER_NOT_PROVISIONED, NO_NUMBERS_PROVISIONED, RATE_LIMITED, …
+
+Each dialect maps a code to its own status and body (`dialects/*`), so the same refusal reads as a
+PolyAI 400 `{"detail"}`, an Amigo 422 or a Bland `{data, errors}` without the domain knowing HTTP.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Why a request was refused."""
+
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    CONNECTOR_NOT_FOUND = "CONNECTOR_NOT_FOUND"
+    INVALID_REQUEST = "INVALID_REQUEST"
+    INVALID_PHONE_NUMBER = "INVALID_PHONE_NUMBER"
+    MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
+    NO_NUMBERS_PROVISIONED = "NO_NUMBERS_PROVISIONED"
+    SENDER_NOT_PROVISIONED = "SENDER_NOT_PROVISIONED"
+    RATE_LIMITED = "RATE_LIMITED"
+    NOT_FOUND = "NOT_FOUND"
+
+
+class ReachoutError(Exception):
+    """A refusal the caller can act on; never a bug."""
+
+    def __init__(self, code: ErrorCode, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"ReachoutError({self.code.value}, {self.message!r})"

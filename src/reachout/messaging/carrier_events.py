@@ -1,0 +1,26 @@
+"""What happens when a carrier reports: the one status path and the one inbound path every carrier shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from reachout.carriers.base import InboundText, StatusReport
+from reachout.logs import get_logger
+from reachout.messaging import service
+
+log = get_logger("carrier_events")
+
+
+class MessagingCarrierEvents:
+    """Implements `carriers.base.CarrierEvents` with messaging's services."""
+
+    async def statuses(self, session: Any, reports: Sequence[StatusReport]) -> None:
+        outcomes = await service.apply_statuses(session, reports)
+        for report, outcome in zip(reports, outcomes, strict=True):
+            if outcome is None:
+                log.info("status report for an unknown message acknowledged", sid=report.sid)
+
+    async def inbound(self, session: Any, text: InboundText) -> None:
+        if await service.receive(session, text) is None:
+            log.info("duplicate inbound text ignored", sid=text.sid)

@@ -1,0 +1,91 @@
+"""The dispatcher: leases queued messages from the outbox and hands them to their carriers.
+
+A claim commits before any carrier is called and a result commits after, so a crash in between leaves a
+lease that simply expires; the message is then sent again under the same reference, which the carrier
+treats as the same send (rule 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from reachout.carriers.base import CarrierUnavailable, OutboundText
+from reachout.carriers.registry import CarrierRegistry, UnknownCarrier
+from reachout.db.engine import Database
+from reachout.kit.clock import Clock
+from reachout.logs import get_logger
+from reachout.messaging import repository, service
+from reachout.messaging.schemas import ClaimedMessage, SendOutcome
+from reachout.tenancy import service as tenancy
+
+log = get_logger("dispatcher")
+
+
+class Dispatcher:
+    """Sends due messages in batches; safe to run in many processes against one database."""
+
+    def __init__(
+        self,
+        database: Database,
+        carriers: CarrierRegistry,
+        clock: Clock,
+        *,
+        owner: str,
+        batch_size: int,
+        concurrency: int,
+        lease_seconds: float,
+        retry: service.RetryPolicy,
+    ) -> None:
+        self._database = database
+        self._carriers = carriers
+        self._clock = clock
+        self._owner = owner
+        self._batch_size = batch_size
+        self._slots = asyncio.Semaphore(concurrency)
+        self._lease = timedelta(seconds=lease_seconds)
+        self._retry = retry
+
+    async def dispatch_once(self) -> int:
+        """Claim one batch of due messages and send it; returns how many were claimed."""
+        now = self._clock.now()
+        async with self._database.write.begin() as session:
+            claimed = await repository.claim_due(
+                session, now, self._owner, now + self._lease, self._batch_size
+            )
+        if not claimed:
+            return 0
+        async with self._database.read() as session:
+            carrier_of = await tenancy.sender_carriers(session, sorted({m.from_number for m in claimed}))
+        outcomes = await asyncio.gather(*(self._send(m, carrier_of.get(m.from_number)) for m in claimed))
+        async with self._database.write.begin() as session:
+            await service.record_send_results(session, outcomes, self._clock.now(), self._retry, self._owner)
+        return len(claimed)
+
+    async def _send(self, message: ClaimedMessage, carrier_kind: str | None) -> SendOutcome:
+        if carrier_kind is None:
+            return SendOutcome(message, None, None)
+        try:
+            carrier = self._carriers.get(carrier_kind)
+        except UnknownCarrier:
+            log.error("sender's carrier is not configured", carrier=carrier_kind, message_id=message.id)
+            return SendOutcome(message, carrier_kind, None)
+        text = OutboundText(
+            reference=message.id,
+            channel=message.channel,
+            from_number=message.from_number,
+            to_number=message.to_number,
+            body=message.body,
+            num_segments=message.num_segments,
+        )
+        async with self._slots:
+            try:
+                return SendOutcome(message, carrier_kind, await carrier.send(text))
+            except CarrierUnavailable as error:
+                log.warning(
+                    "carrier unavailable; will retry",
+                    carrier=carrier_kind,
+                    message_id=message.id,
+                    error=str(error),
+                )
+                return SendOutcome(message, carrier_kind, error)

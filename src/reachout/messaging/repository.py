@@ -1,0 +1,153 @@
+"""All SQL of messaging."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.messaging.models import Direction, Message, MessageStatusEvent
+from reachout.messaging.schemas import ClaimedMessage, MessageState, MessageView
+from reachout.messaging.status import MessageStatus
+
+
+async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(Message), list(rows))
+
+
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(MessageStatusEvent), list(rows))
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, owner: str, lease_until: datetime, limit: int
+) -> list[ClaimedMessage]:
+    """Lease queued outbound messages that are due; rows another worker holds are skipped, not waited on.
+
+    A lease is `next_attempt_at` pushed to the lease's end, so a crashed worker's messages become due again
+    by themselves, through the same index the claim scans.
+    """
+    due = (
+        select(Message.id)
+        .where(
+            Message.status == MessageStatus.QUEUED,
+            Message.next_attempt_at <= now,
+            Message.direction == Direction.OUTBOUND,
+        )
+        .order_by(Message.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        update(Message)
+        .where(Message.id.in_(due.scalar_subquery()))
+        .values(
+            lease_owner=owner,
+            next_attempt_at=lease_until,
+            lease_expires_at=lease_until,
+            attempts=Message.attempts + 1,
+        )
+        .returning(
+            Message.id,
+            Message.channel,
+            Message.from_number,
+            Message.to_number,
+            Message.body,
+            Message.num_segments,
+            Message.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return [
+        ClaimedMessage(
+            id=row.id,
+            channel=row.channel,
+            from_number=row.from_number or "",
+            to_number=row.to_number,
+            body=row.body,
+            num_segments=row.num_segments,
+            attempts=row.attempts,
+        )
+        for row in result
+    ]
+
+
+async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable[str]) -> list[MessageState]:
+    """The delivery state of messages matched by carrier sid or by id, locked until the transaction ends."""
+    sid_set, id_set = set(sids), set(ids)
+    if not sid_set and not id_set:
+        return []
+    result = await session.execute(
+        select(
+            Message.id,
+            Message.status,
+            Message.carrier_sid,
+            Message.from_number,
+            Message.num_segments,
+            Message.handed_off_at,
+            Message.delivered_at,
+        )
+        .where(or_(Message.carrier_sid.in_(sid_set), Message.id.in_(id_set)))
+        .order_by(Message.id)  # one lock order for every worker, so two batches cannot deadlock
+        .with_for_update()
+    )
+    return [
+        MessageState(
+            id=row.id,
+            status=MessageStatus(row.status),
+            carrier_sid=row.carrier_sid,
+            from_number=row.from_number,
+            num_segments=row.num_segments,
+            handed_off_at=row.handed_off_at,
+            delivered_at=row.delivered_at,
+        )
+        for row in result
+    ]
+
+
+async def update_many(session: AsyncSession, changes: Sequence[dict[str, Any]]) -> None:
+    """Update messages by id: each dict holds `id` and the columns to set (run as executemany batches)."""
+    if changes:
+        await session.execute(update(Message), list(changes))
+
+
+async def inbound_exists(session: AsyncSession, sid: str) -> bool:
+    result = await session.execute(select(Message.id).where(Message.carrier_sid == sid))
+    return result.first() is not None
+
+
+async def get_view(session: AsyncSession, message_id: str) -> MessageView | None:
+    row = await session.get(Message, message_id)
+    return None if row is None else to_view(row)
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Message.status, func.count()).group_by(Message.status))
+    return {status: count for status, count in rows}
+
+
+def to_view(row: Message) -> MessageView:
+    return MessageView(
+        id=row.id,
+        project_id=row.project_id,
+        conversation_id=row.conversation_id,
+        direction=row.direction,
+        channel=row.channel,
+        from_number=row.from_number,
+        to_number=row.to_number,
+        body=row.body,
+        status=row.status,
+        carrier_sid=row.carrier_sid,
+        num_segments=row.num_segments,
+        error_code=row.error_code,
+        handed_off_at=row.handed_off_at,
+        delivered_at=row.delivered_at,
+        errored_at=row.errored_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

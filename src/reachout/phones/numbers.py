@@ -1,0 +1,184 @@
+"""Phone number validation: numbers are stored and exchanged in canonical E.164, checked by libphonenumber.
+
+``parse_e164`` is strict: it accepts only ``+`` followed by ASCII digits, exactly as libphonenumber would
+format the number, and only if the number is valid. ``parse_national`` accepts what a person types for a
+given country.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, ValidationResult
+from phonenumbers import timezone as pn_timezone
+
+# E.164 caps a number at 15 digits; the minimum is left to libphonenumber, as some valid numbers are
+# shorter than 8 digits (Niue's +683 4002, Tokelau's +690 3291).
+_E164_SHAPE: Final = re.compile(r"\+[0-9]{1,15}")
+_E164_EXAMPLE: Final = "+14155551234"
+_NON_GEOGRAPHIC_REGION: Final = "001"
+_UNKNOWN_TIME_ZONE: Final = "Etc/Unknown"
+
+
+class NumberType(StrEnum):
+    """The kind of line a number belongs to, as libphonenumber classifies it."""
+
+    MOBILE = "mobile"
+    FIXED_LINE = "fixed_line"
+    FIXED_LINE_OR_MOBILE = "fixed_line_or_mobile"
+    TOLL_FREE = "toll_free"
+    PREMIUM_RATE = "premium_rate"
+    SHARED_COST = "shared_cost"
+    VOIP = "voip"
+    PERSONAL_NUMBER = "personal_number"
+    PAGER = "pager"
+    UAN = "uan"
+    VOICEMAIL = "voicemail"
+    UNKNOWN = "unknown"
+
+
+_NUMBER_TYPES: Final[Mapping[int, NumberType]] = MappingProxyType(
+    {
+        PhoneNumberType.MOBILE: NumberType.MOBILE,
+        PhoneNumberType.FIXED_LINE: NumberType.FIXED_LINE,
+        PhoneNumberType.FIXED_LINE_OR_MOBILE: NumberType.FIXED_LINE_OR_MOBILE,
+        PhoneNumberType.TOLL_FREE: NumberType.TOLL_FREE,
+        PhoneNumberType.PREMIUM_RATE: NumberType.PREMIUM_RATE,
+        PhoneNumberType.SHARED_COST: NumberType.SHARED_COST,
+        PhoneNumberType.VOIP: NumberType.VOIP,
+        PhoneNumberType.PERSONAL_NUMBER: NumberType.PERSONAL_NUMBER,
+        PhoneNumberType.PAGER: NumberType.PAGER,
+        PhoneNumberType.UAN: NumberType.UAN,
+        PhoneNumberType.VOICEMAIL: NumberType.VOICEMAIL,
+        PhoneNumberType.UNKNOWN: NumberType.UNKNOWN,
+    }
+)
+
+_PARSE_FAILURES: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+        NumberParseException.NOT_A_NUMBER: "it does not look like a phone number",
+        NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+        NumberParseException.TOO_SHORT_NSN: "too short",
+        NumberParseException.TOO_LONG: "too long",
+    }
+)
+
+_IMPOSSIBLE_LENGTHS: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+        ValidationResult.TOO_SHORT: "too short for country code +{cc}",
+        ValidationResult.TOO_LONG: "too long for country code +{cc}",
+        ValidationResult.INVALID_LENGTH: "wrong length for country code +{cc}",
+        ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local number missing its area code",
+    }
+)
+
+
+class InvalidPhoneNumber(ValueError):
+    """A phone number was malformed or not a real number; ``reason`` says why in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    """A valid phone number and what libphonenumber knows about it. Build one with ``parse_e164``.
+
+    ``region`` is the ISO 3166-1 alpha-2 code, or None for non-geographic numbers (e.g. +800).
+    ``time_zones`` is empty when libphonenumber does not know them.
+    """
+
+    e164: str
+    region: str | None
+    number_type: NumberType
+    time_zones: tuple[str, ...]
+
+    @property
+    def is_landline(self) -> bool:
+        """True only for numbers known to be fixed lines (not 'fixed line or mobile')."""
+        return self.number_type is NumberType.FIXED_LINE
+
+    @property
+    def national_destination_code(self) -> str:
+        """The NDC (area code or mobile prefix); the 3-digit NPA for +1 numbers; '' if there is none."""
+        number = phonenumbers.parse(self.e164, None)
+        significant = phonenumbers.national_significant_number(number)
+        if number.country_code == 1:
+            return significant[:3]
+        return significant[: phonenumbers.length_of_national_destination_code(number)]
+
+    @property
+    def area_code(self) -> str:
+        """Same as ``national_destination_code``."""
+        return self.national_destination_code
+
+
+def parse_e164(text: str) -> PhoneNumber:
+    """Parse a canonical E.164 number such as ``+14155551234``.
+
+    Raises InvalidPhoneNumber if it is not in E.164 form or is not a valid number.
+    """
+    if not isinstance(text, str):
+        raise InvalidPhoneNumber(f"expected a phone number as a string, got {type(text).__name__}")
+    if not _E164_SHAPE.fullmatch(text):
+        if text.startswith("+") and text[1:].isascii() and text[1:].isdigit():
+            raise InvalidPhoneNumber(f"{text!r} is too long for E.164 (at most 15 digits after the '+')")
+        raise InvalidPhoneNumber(
+            f"{text!r} is not in E.164 format (expected +<country code><number>, e.g. {_E164_EXAMPLE})"
+        )
+    number = _parse(text, None)
+    canonical = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    if canonical != text:
+        # libphonenumber forgives some mistakes, such as a national trunk prefix after the country code
+        # (+44 0 20...); a stored E.164 number must be exact, so point at the right spelling instead.
+        raise InvalidPhoneNumber(f"{text!r} is not in canonical E.164 form (did you mean {canonical}?)")
+    return _describe(number)
+
+
+def parse_national(text: str, country_code: str) -> PhoneNumber:
+    """Parse a number as dialled in a country (ISO 3166-1 alpha-2, e.g. ``"GB"``), e.g. ``020 7183 8750``.
+
+    International numbers starting with ``+`` are accepted too. Raises InvalidPhoneNumber.
+    """
+    if not isinstance(text, str):
+        raise InvalidPhoneNumber(f"expected a phone number as a string, got {type(text).__name__}")
+    # Only ASCII letters may be upper-cased: "ß".upper() is "SS", which is South Sudan.
+    region = country_code.upper() if isinstance(country_code, str) and country_code.isascii() else ""
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidPhoneNumber(f"{country_code!r} is not a known ISO 3166-1 alpha-2 country code")
+    return _describe(_parse(text, region))
+
+
+def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber:
+    """Parse with libphonenumber and insist the result is a valid number."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        reason = _PARSE_FAILURES.get(exc.error_type, "it could not be parsed")
+        raise InvalidPhoneNumber(f"{text!r} is not a valid phone number ({reason})") from None
+    if not phonenumbers.is_valid_number(number):
+        possible = phonenumbers.is_possible_number_with_reason(number)
+        template = _IMPOSSIBLE_LENGTHS.get(possible, "no such number in the numbering plan of +{cc}")
+        reason = template.format(cc=number.country_code)
+        raise InvalidPhoneNumber(f"{text!r} is not a valid phone number ({reason})")
+    return number
+
+
+def _describe(number: phonenumbers.PhoneNumber) -> PhoneNumber:
+    region = phonenumbers.region_code_for_number(number)
+    zones = tuple(z for z in pn_timezone.time_zones_for_number(number) if z != _UNKNOWN_TIME_ZONE)
+    return PhoneNumber(
+        e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
+        region=None if region in (None, _NON_GEOGRAPHIC_REGION) else region,
+        number_type=_NUMBER_TYPES.get(phonenumbers.number_type(number), NumberType.UNKNOWN),
+        time_zones=zones,
+    )

@@ -1,0 +1,136 @@
+"""The provisioning file (DESIGN.md, "Provisioning file") as Pydantic models that reject unknown keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from reachout.carriers.base import CarrierKind
+from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
+from reachout.tenancy.enums import Capability, Environment, NumberKind
+
+IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateLimitSpec(_Strict):
+    requests: PositiveInt = 60
+    per_seconds: PositiveFloat = 60.0
+
+
+class WebhookSpec(_Strict):
+    url: str = Field(min_length=1)
+    secret: str | None = None
+
+
+class NumberSpec(_Strict):
+    number: str
+    carrier: CarrierKind = CarrierKind.SANDBOX
+    kind: NumberKind = NumberKind.LONG_CODE
+    capabilities: list[Capability] = Field(default_factory=lambda: [Capability.SMS])
+    environment: Environment | None = Field(default=None, description="Defaults to the project's.")
+    throughput_mps: PositiveFloat | None = Field(default=None, description="Defaults to the kind's rate.")
+
+    @field_validator("number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        try:
+            return parse_e164(value).e164
+        except InvalidPhoneNumber as error:
+            raise ValueError(str(error)) from None
+
+
+class ProjectSpec(_Strict):
+    id: str = Field(pattern=IDENTIFIER)
+    connector_id: str | None = Field(default=None, min_length=1, max_length=128)
+    environment: Environment = Environment.LIVE
+    rate_limit: RateLimitSpec = Field(default_factory=RateLimitSpec)
+    agent: dict[str, Any] = Field(default_factory=dict)
+    webhook: WebhookSpec | None = None
+    numbers: list[NumberSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _numbers_unique(self) -> ProjectSpec:
+        _unique("number", [(("numbers", i, "number"), n.number) for i, n in enumerate(self.numbers)])
+        return self
+
+
+class AccountSpec(_Strict):
+    id: str = Field(pattern=IDENTIFIER)
+    name: str | None = None
+    api_keys: list[str] = Field(default_factory=list)
+    projects: list[ProjectSpec] = Field(default_factory=list)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_strong_enough(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            if len(key) < 8:
+                raise ValueError("an API key must be at least 8 characters long")
+        return keys
+
+
+class ProvisioningFile(_Strict):
+    accounts: list[AccountSpec] = Field(default_factory=list)
+    carriers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> ProvisioningFile:
+        accounts = list(enumerate(self.accounts))
+        projects = [(a, p, project) for a, account in accounts for p, project in enumerate(account.projects)]
+        _unique("account id", [(("accounts", a, "id"), account.id) for a, account in accounts])
+        _unique("project id", [(("accounts", a, "projects", p, "id"), pr.id) for a, p, pr in projects])
+        _unique(
+            "connector_id",
+            [
+                (("accounts", a, "projects", p, "connector_id"), pr.connector_id)
+                for a, p, pr in projects
+                if pr.connector_id
+            ],
+        )
+        _unique(
+            "number",
+            [
+                (("accounts", a, "projects", p, "numbers", n, "number"), number.number)
+                for a, p, pr in projects
+                for n, number in enumerate(pr.numbers)
+            ],
+        )
+        _unique(
+            "API key",
+            [
+                (("accounts", a, "api_keys", k), key)
+                for a, acc in accounts
+                for k, key in enumerate(acc.api_keys)
+            ],
+        )
+        return self
+
+
+class DuplicateEntry(ValueError):
+    """A value listed twice; `location` is the path of its second listing, relative to the validated model."""
+
+    def __init__(self, message: str, location: tuple[int | str, ...]) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+def _unique(what: str, entries: list[tuple[tuple[int | str, ...], str]]) -> None:
+    seen: set[str] = set()
+    for location, value in entries:
+        if value in seen:
+            shown = value if what != "API key" else value[:4] + "…"
+            raise DuplicateEntry(f"{what} '{shown}' appears more than once", location)
+        seen.add(value)

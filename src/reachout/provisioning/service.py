@@ -1,0 +1,104 @@
+"""Applying a provisioning file: create or update by id, so applying the same file twice changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.provisioning.loader import ProvisioningError
+from reachout.provisioning.schema import AccountSpec, ProjectSpec, ProvisioningFile
+from reachout.tenancy import repository as tenancy
+from reachout.tenancy.enums import DEFAULT_THROUGHPUT
+from reachout.tenancy.keys import hash_secret, visible_prefix
+from reachout.tenancy.models import Account, PhoneNumber, Project
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a provisioning run touched."""
+
+    accounts: int
+    projects: int
+    numbers: int
+
+
+async def apply(session: AsyncSession, document: ProvisioningFile, now: datetime) -> Applied:
+    """Create or update every account, key, project and number in the file (the caller commits)."""
+    projects = numbers = 0
+    for account in document.accounts:
+        await _apply_account(session, account, now)
+        for project in account.projects:
+            await _apply_project(session, account.id, project, now)
+            projects += 1
+            numbers += len(project.numbers)
+    return Applied(accounts=len(document.accounts), projects=projects, numbers=numbers)
+
+
+async def _apply_account(session: AsyncSession, spec: AccountSpec, now: datetime) -> None:
+    row = await tenancy.get_account(session, spec.id)
+    if row is None:
+        tenancy.add(session, Account(id=spec.id, name=spec.name or spec.id, created_at=now, updated_at=now))
+    else:
+        row.name, row.updated_at = spec.name or spec.id, now
+    await session.flush()
+    for secret in spec.api_keys:
+        owner = await tenancy.key_owner(session, hash_secret(secret))
+        if owner is not None and owner != spec.id:
+            raise ProvisioningError(f"account '{spec.id}': an API key is already issued to another account")
+    await tenancy.replace_api_keys(
+        session, spec.id, {hash_secret(secret): visible_prefix(secret) for secret in spec.api_keys}, now
+    )
+
+
+async def _apply_project(session: AsyncSession, account_id: str, spec: ProjectSpec, now: datetime) -> None:
+    row = await tenancy.get_project(session, spec.id)
+    if row is not None and row.account_id != account_id:
+        raise ProvisioningError(f"project '{spec.id}' already belongs to another account")
+    if spec.connector_id is not None:
+        holder = await tenancy.project_owning_connector(session, spec.connector_id)
+        if holder is not None and holder != spec.id:
+            raise ProvisioningError(f"connector '{spec.connector_id}' already belongs to project '{holder}'")
+    values: dict[str, Any] = {
+        "connector_id": spec.connector_id,
+        "environment": spec.environment.value,
+        "rate_limit_requests": spec.rate_limit.requests,
+        "rate_limit_seconds": spec.rate_limit.per_seconds,
+        "agent": dict(spec.agent),
+        "webhook_url": spec.webhook.url if spec.webhook else None,
+        "webhook_secret": spec.webhook.secret if spec.webhook else None,
+        "updated_at": now,
+    }
+    if row is None:
+        tenancy.add(session, Project(id=spec.id, account_id=account_id, created_at=now, **values))
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    await session.flush()
+
+    await tenancy.remove_numbers_except(session, spec.id, {n.number for n in spec.numbers})
+    for number in spec.numbers:
+        existing = await tenancy.get_number(session, number.number)
+        if existing is not None and existing.project_id != spec.id:
+            raise ProvisioningError(
+                f"number {number.number} is already provisioned to project '{existing.project_id}'"
+            )
+        number_values: dict[str, Any] = {
+            "carrier": number.carrier.value,
+            "kind": number.kind.value,
+            "environment": (number.environment or spec.environment).value,
+            "capabilities": [c.value for c in number.capabilities],
+            "throughput_mps": number.throughput_mps or DEFAULT_THROUGHPUT[number.kind],
+            "updated_at": now,
+        }
+        if existing is None:
+            tenancy.add(
+                session,
+                PhoneNumber(number=number.number, project_id=spec.id, created_at=now, **number_values),
+            )
+        else:
+            for name, value in number_values.items():
+                setattr(existing, name, value)
+    await session.flush()

@@ -1,0 +1,147 @@
+"""All SQL of tenancy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.kit.gcra import Rate
+from reachout.tenancy.enums import Capability, Environment, NumberKind
+from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, RateLimitState
+from reachout.tenancy.schemas import ProjectView, SenderNumber
+
+
+async def account_for_key_hash(session: AsyncSession, key_hash: str) -> str | None:
+    """The account owning a key, by the key's hash."""
+    result = await session.execute(select(ApiKey.account_id).where(ApiKey.key_hash == key_hash))
+    return result.scalar_one_or_none()
+
+
+async def project_by_connector(session: AsyncSession, connector_id: str) -> ProjectView | None:
+    """A project, with its numbers, by its connector id."""
+    project = (
+        await session.execute(select(Project).where(Project.connector_id == connector_id))
+    ).scalar_one_or_none()
+    if project is None:
+        return None
+    numbers = (
+        await session.execute(
+            select(PhoneNumber).where(PhoneNumber.project_id == project.id).order_by(PhoneNumber.number)
+        )
+    ).scalars()
+    return ProjectView(
+        id=project.id,
+        account_id=project.account_id,
+        connector_id=project.connector_id,
+        environment=Environment(project.environment),
+        rate_limit=Rate(count=project.rate_limit_requests, per_seconds=project.rate_limit_seconds),
+        agent=dict(project.agent or {}),
+        numbers=tuple(_sender(n) for n in numbers),
+    )
+
+
+def _sender(row: PhoneNumber) -> SenderNumber:
+    return SenderNumber(
+        number=row.number,
+        carrier=row.carrier,
+        kind=NumberKind(row.kind),
+        environment=Environment(row.environment),
+        capabilities=frozenset(Capability(c) for c in row.capabilities),
+        throughput_mps=row.throughput_mps,
+    )
+
+
+async def sender_carriers(session: AsyncSession, numbers: Iterable[str]) -> dict[str, str]:
+    """Which carrier each of these sender numbers is provisioned on."""
+    wanted = set(numbers)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(PhoneNumber.number, PhoneNumber.carrier).where(PhoneNumber.number.in_(wanted))
+    )
+    return {number: carrier for number, carrier in rows}
+
+
+async def project_for_number(session: AsyncSession, number: str) -> str | None:
+    """The project a number is provisioned to."""
+    result = await session.execute(select(PhoneNumber.project_id).where(PhoneNumber.number == number))
+    return result.scalar_one_or_none()
+
+
+async def lock_rate_states(session: AsyncSession, project_ids: Sequence[str]) -> dict[str, float]:
+    """The rate-limit state of each project, locked until the transaction ends."""
+    result = await session.execute(
+        select(RateLimitState.project_id, RateLimitState.theoretical_arrival)
+        .where(RateLimitState.project_id.in_(project_ids))
+        .with_for_update()
+    )
+    return {project_id: tat for project_id, tat in result}
+
+
+async def save_rate_states(session: AsyncSession, states: dict[str, float], existing: set[str]) -> None:
+    """Store new rate-limit states (rows in `existing` are updated, the rest inserted)."""
+    for project_id, tat in states.items():
+        if project_id in existing:
+            await session.execute(
+                update(RateLimitState)
+                .where(RateLimitState.project_id == project_id)
+                .values(theoretical_arrival=tat)
+                .execution_options(synchronize_session=False)
+            )
+        else:
+            session.add(RateLimitState(project_id=project_id, theoretical_arrival=tat))
+    await session.flush()
+
+
+# --- provisioning -----------------------------------------------------------------------------------------
+
+
+async def get_account(session: AsyncSession, account_id: str) -> Account | None:
+    return await session.get(Account, account_id)
+
+
+async def get_project(session: AsyncSession, project_id: str) -> Project | None:
+    return await session.get(Project, project_id)
+
+
+async def project_owning_connector(session: AsyncSession, connector_id: str) -> str | None:
+    result = await session.execute(select(Project.id).where(Project.connector_id == connector_id))
+    return result.scalar_one_or_none()
+
+
+async def get_number(session: AsyncSession, number: str) -> PhoneNumber | None:
+    return await session.get(PhoneNumber, number)
+
+
+async def replace_api_keys(
+    session: AsyncSession, account_id: str, keys: dict[str, str], now: datetime
+) -> None:
+    """Make the account's keys exactly `keys` (hash → prefix); a key taken off the list stops working."""
+    current = set(
+        (await session.execute(select(ApiKey.key_hash).where(ApiKey.account_id == account_id))).scalars()
+    )
+    stale = current - keys.keys()
+    if stale:
+        await session.execute(delete(ApiKey).where(ApiKey.key_hash.in_(stale)))
+    for key_hash, prefix in keys.items():
+        if key_hash not in current:
+            session.add(ApiKey(key_hash=key_hash, account_id=account_id, prefix=prefix, created_at=now))
+
+
+async def key_owner(session: AsyncSession, key_hash: str) -> str | None:
+    return await account_for_key_hash(session, key_hash)
+
+
+async def remove_numbers_except(session: AsyncSession, project_id: str, keep: set[str]) -> None:
+    """Unprovision the project's numbers that are no longer listed."""
+    statement = delete(PhoneNumber).where(PhoneNumber.project_id == project_id)
+    if keep:
+        statement = statement.where(PhoneNumber.number.not_in(keep))
+    await session.execute(statement)
+
+
+def add(session: AsyncSession, row: Account | Project | PhoneNumber) -> None:
+    session.add(row)
