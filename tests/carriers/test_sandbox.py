@@ -1,0 +1,286 @@
+"""The sandbox carrier: virtual handsets over HTTP, Twilio's magic numbers, and idempotent sends."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from reachout.carriers.base import Accepted, OutboundText, Rejected
+from reachout.carriers.sandbox.models import SandboxMessage
+from reachout.carriers.sandbox.rules import MAGIC_TO_NUMBERS
+from reachout.messaging.models import Message
+from tests.conftest import Service
+from tests.dialects import test_polyai
+from tests.support.provisioning import API_KEY, CONNECTOR, SENDER, USER
+
+# Requests that must write nothing share one app per backend (the fixtures of the PolyAI dialect's tests).
+shared_database_url = test_polyai.shared_database_url
+shared_service = test_polyai.shared_service
+quiet_service = test_polyai.quiet_service
+
+SID = re.compile(r"SM[0-9a-f]{32}")
+HEADERS = {"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR}
+REPLY = "Can I move it to 3pm instead?"
+
+
+async def text_agent(service: Service, body: str = REPLY, *, sender: str = USER, to: str = SENDER) -> str:
+    """A handset texts an agent number; returns the sid."""
+    response = await service.client.post("/sandbox/inbound", json={"from": sender, "to": to, "body": body})
+    assert response.status_code == 201, response.text
+    sid: str = response.json()["sid"]
+    return sid
+
+
+async def greet(service: Service, body: str, user: str = USER) -> None:
+    payload = {"message": body, "user_number": user, "agent_number": SENDER}
+    response = await service.client.post("/v1/outbound-sms", json=payload, headers=HEADERS)
+    assert response.status_code == 202, response.text
+
+
+async def handset(service: Service, number: str = USER) -> list[dict[str, Any]]:
+    response = await service.client.get(f"/sandbox/handsets/{number}/messages")
+    assert response.status_code == 200, response.text
+    history: list[dict[str, Any]] = response.json()
+    return history
+
+
+async def messages(service: Service) -> list[Message]:
+    async with service.runtime.database.read() as session:
+        return list((await session.execute(select(Message).order_by(Message.created_at))).scalars())
+
+
+async def sandbox_rows(service: Service) -> int:
+    async with service.runtime.database.read() as session:
+        return (await session.execute(select(func.count()).select_from(SandboxMessage))).scalar_one()
+
+
+# --- a handset texts an agent -------------------------------------------------------------------------------
+
+
+async def test_inbound_text_is_recorded_with_a_twilio_shaped_sid(service: Service) -> None:
+    response = await service.client.post("/sandbox/inbound", json={"from": USER, "to": SENDER, "body": REPLY})
+    assert response.status_code == 201
+    assert set(response.json()) == {"sid"}
+    assert SID.fullmatch(response.json()["sid"])
+
+
+async def test_inbound_text_appears_in_the_handsets_record(service: Service) -> None:
+    await text_agent(service)
+    [entry] = await handset(service)
+    assert set(entry) == {"direction", "from", "to", "body", "at"}
+    assert (entry["direction"], entry["from"], entry["to"], entry["body"]) == (
+        "from_handset",
+        USER,
+        SENDER,
+        REPLY,
+    )
+    assert datetime.fromisoformat(entry["at"]) == service.clock.now()
+    assert await handset(service, SENDER) == []  # agent numbers are not handsets: only the texter's record
+
+
+async def test_inbound_text_is_stored_as_a_received_message(service: Service) -> None:
+    sid = await text_agent(service)
+    [message] = await messages(service)
+    assert (message.direction, message.status, message.channel) == ("inbound", "received", "sms")
+    assert (message.carrier, message.carrier_sid) == ("sandbox", sid)
+    assert (message.from_number, message.to_number, message.body) == (USER, SENDER, REPLY)
+    assert message.project_id == "clinic"
+    assert message.created_at == service.clock.now()
+
+
+async def test_a_reply_joins_the_conversation_its_greeting_opened(service: Service) -> None:
+    await greet(service, "Hi Jane, your appointment is at 2pm.")
+    await text_agent(service)
+    greeting, reply = await messages(service)
+    assert reply.direction == "inbound"
+    assert reply.conversation_id is not None and reply.conversation_id == greeting.conversation_id
+
+
+async def test_a_text_to_a_number_nobody_owns_is_kept_unanswered(service: Service) -> None:
+    sid = await text_agent(service, to="+14155550188")
+    [message] = await messages(service)
+    assert (message.carrier_sid, message.project_id, message.conversation_id) == (sid, None, None)
+
+
+BAD_INBOUND: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "from-not-e164": ({"from": "4155551234", "to": SENDER, "body": "hi"}, ("from", "E.164")),
+    "from-with-spaces": ({"from": "+1 415 555 1234", "to": SENDER, "body": "hi"}, ("from", "E.164")),
+    "from-too-short": ({"from": "+1415", "to": SENDER, "body": "hi"}, ("from", "+1415")),
+    "to-words": ({"from": USER, "to": "hello", "body": "hi"}, ("to", "E.164")),
+    "to-too-long": ({"from": USER, "to": "+1" + "4" * 40, "body": "hi"}, ("to",)),
+    "missing-from": ({"to": SENDER, "body": "hi"}, ("from", "required")),
+    "missing-to": ({"from": USER, "body": "hi"}, ("to", "required")),
+    # These name the problem but not the field: see test_a_bad_body_field_is_named_in_the_detail.
+    "missing-body": ({"from": USER, "to": SENDER}, ("required",)),
+    "empty-body": ({"from": USER, "to": SENDER, "body": ""}, ("at least 1 character",)),
+    "body-too-long": ({"from": USER, "to": SENDER, "body": "x" * 1601}, ("1600",)),
+    "body-as-list": ({"from": USER, "to": SENDER, "body": ["hi"]}, ("string",)),
+    "from-as-number": ({"from": 14155551234, "to": SENDER, "body": "hi"}, ("from", "string")),
+    "unknown-field": ({"from": USER, "to": SENDER, "body": "hi", "media": "x"}, ("media",)),
+    "json-array": ([{"from": USER, "to": SENDER, "body": "hi"}], ("dictionary",)),
+    "not-json": (b"from=+14155551234&to=+14155550100&body=hi", ("JSON",)),
+    "empty-request": (b"", ("body", "required")),
+}
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize(("payload", "words"), BAD_INBOUND.values(), ids=BAD_INBOUND.keys())
+async def test_bad_inbound_is_400_with_a_detail(
+    quiet_service: Service, payload: Any, words: tuple[str, ...]
+) -> None:
+    service = quiet_service
+    handed_to_the_sandbox = await sandbox_rows(service)
+    if isinstance(payload, bytes):
+        response = await service.client.post(
+            "/sandbox/inbound", content=payload, headers={"Content-Type": "application/json"}
+        )
+    else:
+        response = await service.client.post("/sandbox/inbound", json=payload)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == {"detail"}
+    assert isinstance(body["detail"], str) and body["detail"]
+    for word in words:
+        assert word.lower() in body["detail"].lower(), body["detail"]
+    assert await messages(service) == []
+    assert await sandbox_rows(service) == handed_to_the_sandbox
+
+
+BAD_BODY_FIELD = {
+    k: BAD_INBOUND[k][0] for k in ("missing-body", "empty-body", "body-too-long", "body-as-list")
+}
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("payload", BAD_BODY_FIELD.values(), ids=BAD_BODY_FIELD.keys())
+async def test_a_bad_body_field_is_named_in_the_detail(quiet_service: Service, payload: Any) -> None:
+    response = await quiet_service.client.post("/sandbox/inbound", json=payload)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("body: ")
+
+
+async def test_a_nul_character_in_an_inbound_body_is_a_400(service: Service) -> None:
+    try:
+        response = await service.client.post(
+            "/sandbox/inbound", json={"from": USER, "to": SENDER, "body": "hi\x00there"}
+        )
+    except Exception as error:  # ASGITransport re-raises what a real server answers with a 500
+        pytest.fail(f"the request crashed the app instead of being refused: {error!r}")
+    assert response.status_code == 400
+    assert (await messages(service), await sandbox_rows(service)) == ([], 0)
+
+
+@pytest.mark.parametrize(
+    "number", ["12345", "hello", "+1415", "+1 415 555 1234"], ids=["digits", "words", "too-short", "spaces"]
+)
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_bad_handset_number_is_400_with_a_detail(quiet_service: Service, number: str) -> None:
+    response = await quiet_service.client.get(f"/sandbox/handsets/{number}/messages")
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"detail"} and isinstance(body["detail"], str)
+    assert "number" in body["detail"]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_handset_that_never_texted_has_an_empty_record(quiet_service: Service) -> None:
+    assert await handset(quiet_service, "+14155559876") == []
+
+
+# --- the handset's record -----------------------------------------------------------------------------------
+
+
+async def test_the_record_is_oldest_first_across_sent_and_received(service: Service) -> None:
+    await greet(service, "1. Hi Jane, your appointment is at 2pm.")
+    await service.work()  # hands it to the sandbox
+    service.clock.advance(5)
+    await text_agent(service, "2. Can I move it to 3pm instead?")
+    service.clock.advance(5)
+    await greet(service, "3. Of course, see you at 3pm.")
+    await service.work()
+    service.clock.advance(5)
+    await text_agent(service, "4. Thanks!")
+    await service.settle(max_steps=5)
+
+    history = await handset(service)
+    assert [h["body"][:2] for h in history] == ["1.", "2.", "3.", "4."]
+    assert [h["direction"] for h in history] == ["to_handset", "from_handset", "to_handset", "from_handset"]
+    assert [(h["from"], h["to"]) for h in history] == [(SENDER, USER), (USER, SENDER)] * 2
+    times = [datetime.fromisoformat(h["at"]) for h in history]
+    assert times == sorted(times) and len(set(times)) == 4
+
+
+async def test_a_greeting_reaches_the_handset_once(service: Service) -> None:
+    await greet(service, "Hi Jane")
+    await service.settle(max_steps=5)  # sent after 1 s, delivered after 3 s
+    await service.settle(max_steps=5)  # and nothing more happens
+    [entry] = await handset(service)
+    assert (entry["direction"], entry["from"], entry["to"], entry["body"]) == (
+        "to_handset",
+        SENDER,
+        USER,
+        "Hi Jane",
+    )
+
+
+# --- Twilio's magic numbers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("number", "code"), MAGIC_TO_NUMBERS.items(), ids=MAGIC_TO_NUMBERS.keys())
+async def test_a_magic_number_fails_the_message_with_its_code(
+    service: Service, number: str, code: int
+) -> None:
+    await greet(service, "Hi there", user=number)
+    await service.work()
+
+    [message] = await messages(service)
+    assert (message.status, message.error_code) == ("failed", code)
+    assert message.error_message and message.errored_at == service.clock.now()
+    assert message.carrier_sid is None and await sandbox_rows(service) == 0
+    assert await handset(service, number) == []
+
+
+# --- idempotency --------------------------------------------------------------------------------------------
+
+
+def outbound(reference: str, to: str = USER) -> OutboundText:
+    return OutboundText(
+        reference=reference, channel="sms", from_number=SENDER, to_number=to, body="Hi Jane", num_segments=1
+    )
+
+
+async def test_a_repeated_send_is_the_same_send(service: Service) -> None:
+    reference = str(uuid.uuid4())
+    first = await service.runtime.sandbox.send(outbound(reference))
+    second = await service.runtime.sandbox.send(outbound(reference))
+
+    assert isinstance(first, Accepted) and SID.fullmatch(first.sid)
+    assert second == first
+    assert await sandbox_rows(service) == 1
+
+
+async def test_concurrent_repeats_are_one_send(service: Service) -> None:
+    reference = str(uuid.uuid4())
+    results = await asyncio.gather(*(service.runtime.sandbox.send(outbound(reference)) for _ in range(4)))
+    assert len(set(results)) == 1 and isinstance(results[0], Accepted)
+    assert await sandbox_rows(service) == 1
+
+
+async def test_different_references_are_different_sends(service: Service) -> None:
+    first = await service.runtime.sandbox.send(outbound(str(uuid.uuid4())))
+    second = await service.runtime.sandbox.send(outbound(str(uuid.uuid4())))
+    assert isinstance(first, Accepted) and isinstance(second, Accepted)
+    assert first.sid != second.sid
+    assert await sandbox_rows(service) == 2
+
+
+async def test_a_refused_send_stores_nothing(service: Service) -> None:
+    result = await service.runtime.sandbox.send(outbound(str(uuid.uuid4()), to="+15005550001"))
+    assert isinstance(result, Rejected) and result.failure.code == 21211
+    assert await sandbox_rows(service) == 0

@@ -1,0 +1,210 @@
+"""The dispatcher decides: retry what may succeed later, fail what never will, re-send an abandoned claim."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from reachout.carriers.base import (
+    Accepted,
+    CarrierKind,
+    CarrierUnavailable,
+    OutboundText,
+    Rejected,
+    SendResult,
+)
+from reachout.carriers.failures import failure_for
+from reachout.carriers.registry import CarrierRegistry
+from reachout.carriers.sandbox.carrier import SandboxCarrier
+from reachout.carriers.sandbox.models import SandboxMessage
+from reachout.db.engine import Database, open_database
+from reachout.kit.clock import FakeClock
+from reachout.messaging import repository, service
+from reachout.messaging.dispatcher import Dispatcher
+from reachout.messaging.models import Message, MessageStatusEvent
+from reachout.messaging.service import plan_greeting
+from reachout.provisioning import loader
+from reachout.provisioning import service as provisioning
+from reachout.tenancy.service import Directory
+from tests.support.provisioning import CONNECTOR, USER, standard_document
+
+RETRY = service.RetryPolicy(base_seconds=2.0, max_attempts=3)
+
+
+class ScriptedCarrier:
+    """A carrier double that answers from a script, one answer per call, and remembers every call."""
+
+    kind = CarrierKind.SANDBOX
+
+    def __init__(self, *answers: SendResult | CarrierUnavailable) -> None:
+        self.answers = list(answers)
+        self.calls: list[OutboundText] = []
+
+    async def send(self, text: OutboundText) -> SendResult:
+        self.calls.append(text)
+        answer = self.answers.pop(0)
+        if isinstance(answer, CarrierUnavailable):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+async def database(database_url: str, clock: FakeClock) -> AsyncIterator[Database]:
+    db = open_database(database_url)
+    async with db.write.begin() as session:
+        await provisioning.apply(session, loader.parse(standard_document(), "test"), clock.now())
+    yield db
+    await db.dispose()
+
+
+async def accept_one(database: Database, clock: FakeClock) -> str:
+    project = await Directory(database.read, 0).project_for_connector("acme", CONNECTOR)
+    async with database.write.begin() as session:
+        [accepted] = await service.send_greetings(
+            session, [plan_greeting(project, to_number=USER, body="Hello", agent_number=None)], clock.now()
+        )
+    assert not isinstance(accepted, Exception)
+    return accepted.message_id
+
+
+def dispatcher(database: Database, clock: FakeClock, carrier: object) -> Dispatcher:
+    return Dispatcher(
+        database,
+        CarrierRegistry({CarrierKind.SANDBOX: carrier}),  # type: ignore[dict-item]
+        clock,
+        owner="test-worker",
+        batch_size=10,
+        concurrency=4,
+        lease_seconds=30,
+        retry=RETRY,
+    )
+
+
+@pytest.fixture
+def sandbox(database: Database, clock: FakeClock) -> SandboxCarrier:
+    return SandboxCarrier(database.write, clock, sent_after=1, delivered_after=2)
+
+
+async def message(database: Database, message_id: str) -> Message:
+    async with database.read() as session:
+        row = await session.get(Message, message_id)
+        assert row is not None
+        return row
+
+
+async def test_a_retryable_refusal_is_retried_with_backoff_under_the_same_reference(
+    database: Database, clock: FakeClock
+) -> None:
+    carrier = ScriptedCarrier(Rejected(failure_for(20429)), Accepted("SM" + "a" * 32))
+    message_id = await accept_one(database, clock)
+    worker = dispatcher(database, clock, carrier)
+
+    assert await worker.dispatch_once() == 1
+    queued = await message(database, message_id)
+    assert (queued.status, queued.attempts, queued.lease_owner) == ("queued", 1, None)
+    assert queued.next_attempt_at == clock.now() + timedelta(seconds=2)
+
+    clock.advance(1.9)
+    assert await worker.dispatch_once() == 0, "not before the backoff has passed"
+    clock.advance(0.1)
+    assert await worker.dispatch_once() == 1
+    sent = await message(database, message_id)
+    assert (sent.status, sent.carrier_sid, sent.attempts) == ("sending", "SM" + "a" * 32, 2)
+    assert [c.reference for c in carrier.calls] == [message_id, message_id]
+
+
+async def test_retries_stop_at_the_limit_and_the_message_fails(database: Database, clock: FakeClock) -> None:
+    carrier = ScriptedCarrier(*[Rejected(failure_for(20429))] * 3)
+    message_id = await accept_one(database, clock)
+    worker = dispatcher(database, clock, carrier)
+    for _ in range(3):
+        assert await worker.dispatch_once() == 1
+        clock.advance(3600)
+    failed = await message(database, message_id)
+    assert (failed.status, failed.error_code, failed.attempts) == ("failed", 20429, 3)
+    assert await worker.dispatch_once() == 0
+
+
+async def test_an_unreachable_carrier_is_retried_later(database: Database, clock: FakeClock) -> None:
+    carrier = ScriptedCarrier(CarrierUnavailable("connect timeout"), Accepted("SM" + "b" * 32))
+    message_id = await accept_one(database, clock)
+    worker = dispatcher(database, clock, carrier)
+    await worker.dispatch_once()
+    assert (await message(database, message_id)).status == "queued"
+    clock.advance(2)
+    await worker.dispatch_once()
+    assert (await message(database, message_id)).status == "sending"
+
+
+async def test_a_permanent_refusal_fails_at_once(database: Database, clock: FakeClock) -> None:
+    carrier = ScriptedCarrier(Rejected(failure_for(21211)))
+    message_id = await accept_one(database, clock)
+    await dispatcher(database, clock, carrier).dispatch_once()
+    failed = await message(database, message_id)
+    assert (failed.status, failed.error_code, failed.errored_at) == ("failed", 21211, clock.now())
+    assert failed.handed_off_at is None
+
+
+async def test_a_sender_unprovisioned_after_accept_fails_with_21606(
+    database: Database, clock: FakeClock
+) -> None:
+    message_id = await accept_one(database, clock)
+    document = standard_document()
+    document["accounts"][0]["projects"][0]["numbers"] = []
+    async with database.write.begin() as session:
+        await provisioning.apply(session, loader.parse(document, "test"), clock.now())
+    carrier = ScriptedCarrier()
+    await dispatcher(database, clock, carrier).dispatch_once()
+    assert carrier.calls == []
+    failed = await message(database, message_id)
+    assert (failed.status, failed.error_code) == ("failed", 21606)
+
+
+async def test_an_abandoned_claim_is_sent_again_once_its_lease_expires(
+    database: Database, clock: FakeClock, sandbox: SandboxCarrier
+) -> None:
+    message_id = await accept_one(database, clock)
+    # A worker claims the message and dies before recording anything.
+    async with database.write.begin() as session:
+        [claimed] = await repository.claim_due(
+            session, clock.now(), "dead-worker", clock.now() + timedelta(seconds=30), 10
+        )
+    assert claimed.id == message_id
+
+    worker = dispatcher(database, clock, sandbox)
+    assert await worker.dispatch_once() == 0, "the lease is still held"
+    clock.advance(30)
+    assert await worker.dispatch_once() == 1
+    handed_off = await message(database, message_id)
+    assert (handed_off.status, handed_off.attempts) == ("sending", 2)
+
+
+async def test_a_repeated_hand_off_reaches_the_sandbox_once(
+    database: Database, clock: FakeClock, sandbox: SandboxCarrier
+) -> None:
+    """The crash window: the carrier took the message, the worker died before recording it."""
+    message_id = await accept_one(database, clock)
+    async with database.write.begin() as session:
+        [claimed] = await repository.claim_due(
+            session, clock.now(), "dead", clock.now() + timedelta(seconds=30), 10
+        )
+    text = OutboundText(claimed.id, "sms", claimed.from_number, claimed.to_number, claimed.body, 1)
+    first = await sandbox.send(text)
+    assert isinstance(first, Accepted)
+    clock.advance(31)
+    await dispatcher(database, clock, sandbox).dispatch_once()
+    async with database.read() as session:
+        rows = (await session.execute(select(func.count()).select_from(SandboxMessage))).scalar_one()
+        handoffs = (
+            await session.execute(
+                select(func.count())
+                .select_from(MessageStatusEvent)
+                .where(MessageStatusEvent.status == "sending")
+            )
+        ).scalar_one()
+    assert rows == 1
+    assert (await message(database, message_id)).carrier_sid == first.sid
+    assert handoffs == 1

@@ -1,0 +1,152 @@
+"""The pipeline behind a send: accept, dispatch, hand-off, sent, delivered — and the ways a send fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from reachout.carriers.sandbox.models import SandboxMessage
+from reachout.conversations.models import Conversation
+from reachout.messaging.models import Message, MessageStatusEvent
+from tests.conftest import Service
+from tests.support.provisioning import API_KEY, CONNECTOR, SENDER, USER, standard_document
+
+HEADERS = {"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR}
+
+
+async def send(service: Service, **body: Any) -> int:
+    payload = {"message": "Hi Jane, see you tomorrow at 2pm.", "user_number": USER} | body
+    response = await service.client.post("/v1/outbound-sms", json=payload, headers=HEADERS)
+    return response.status_code
+
+
+async def messages(service: Service) -> list[Message]:
+    async with service.runtime.database.read() as session:
+        return list((await session.execute(select(Message).order_by(Message.created_at))).scalars())
+
+
+async def events(service: Service, message_id: str) -> list[tuple[str, str, str]]:
+    async with service.runtime.database.read() as session:
+        rows = await session.execute(
+            select(MessageStatusEvent.status, MessageStatusEvent.outcome, MessageStatusEvent.source)
+            .where(MessageStatusEvent.message_id == message_id)
+            .order_by(MessageStatusEvent.id)
+        )
+        return [tuple(r) for r in rows]
+
+
+class TestDelivery:
+    async def test_greeting_moves_through_every_status_to_delivered(self, service: Service) -> None:
+        assert await send(service, agent_number=SENDER) == 202
+        [message] = await messages(service)
+        assert (message.status, message.carrier_sid, message.handed_off_at) == ("queued", None, None)
+
+        await service.work()
+        [message] = await messages(service)
+        assert message.status == "sending"
+        assert message.carrier_sid is not None and message.carrier_sid.startswith("SM")
+        assert len(message.carrier_sid) == 34
+        assert message.handed_off_at == service.clock.now()
+
+        service.clock.advance(1)
+        await service.work()
+        assert (await messages(service))[0].status == "sent"
+
+        service.clock.advance(2)
+        await service.work()
+        [message] = await messages(service)
+        assert message.status == "delivered"
+        assert message.delivered_at == service.clock.now()
+        assert message.num_segments == 1 and message.encoding == "GSM-7"
+        assert message.errored_at is None and message.error_code is None
+        assert await events(service, message.id) == [
+            ("queued", "applied", "api"),
+            ("sending", "applied", "dispatcher"),
+            ("sent", "applied", "sandbox"),
+            ("delivered", "applied", "sandbox"),
+        ]
+
+    async def test_handset_sees_the_greeting_once(self, service: Service) -> None:
+        assert await send(service) == 202
+        await service.settle()
+        response = await service.client.get(f"/sandbox/handsets/{USER}/messages")
+        assert response.status_code == 200
+        [received] = response.json()
+        assert received["direction"] == "to_handset"
+        assert received["to"] == USER and received["body"] == "Hi Jane, see you tomorrow at 2pm."
+
+    async def test_long_unicode_body_counts_ucs2_segments(self, service: Service) -> None:
+        assert await send(service, message="Привет " * 20) == 202
+        [message] = await messages(service)
+        assert (message.encoding, message.num_segments) == ("UCS-2", 3)
+
+
+class TestCarrierRefusals:
+    async def test_magic_invalid_number_fails_with_21211(self, service: Service) -> None:
+        assert await send(service, user_number="+15005550001") == 202
+        await service.work()
+        [message] = await messages(service)
+        assert (message.status, message.error_code, message.carrier_sid) == ("failed", 21211, None)
+        assert message.errored_at == service.clock.now()
+
+    async def test_landline_is_accepted_then_undelivered_with_30006(self, service: Service) -> None:
+        landline = "+442071838750"
+        assert await send(service, user_number=landline) == 202
+        await service.settle()
+        [message] = await messages(service)
+        assert (message.status, message.error_code) == ("undelivered", 30006)
+        assert message.handed_off_at is not None and message.delivered_at is None
+        response = await service.client.get(f"/sandbox/handsets/{landline}/messages")
+        assert response.json() == []
+
+
+class TestSessions:
+    async def test_a_new_greeting_supersedes_the_open_conversation(self, service: Service) -> None:
+        assert await send(service) == 202
+        assert await send(service) == 202
+        async with service.runtime.database.read() as session:
+            rows = (
+                (await session.execute(select(Conversation).order_by(Conversation.opened_at))).scalars().all()
+            )
+        statuses = sorted(c.status for c in rows)
+        assert statuses == ["ended", "open"]
+
+    async def test_the_same_user_keeps_the_same_sender(self, service: Service) -> None:
+        for _ in range(3):
+            assert await send(service) == 202
+        senders = {m.from_number for m in await messages(service)}
+        assert len(senders) == 1
+
+    async def test_sender_is_chosen_from_the_connector_environment(self, service: Service) -> None:
+        for n in range(12):
+            assert await send(service, user_number=f"+1415555{1200 + n}") == 202
+        senders = {m.from_number for m in await messages(service)}
+        assert senders == {"+14155550100", "+14155550101"}
+
+
+async def test_dispatch_is_exactly_once_at_the_carrier(service: Service) -> None:
+    for n in range(25):
+        assert await send(service, user_number=f"+1415555{1300 + n}") == 202
+    await service.settle()
+    async with service.runtime.database.read() as session:
+        sandbox_rows = (await session.execute(select(func.count()).select_from(SandboxMessage))).scalar_one()
+    assert sandbox_rows == 25
+    assert {m.status for m in await messages(service)} == {"delivered"}
+
+
+async def test_a_user_moves_to_another_sender_only_when_theirs_is_unprovisioned(service: Service) -> None:
+    assert await send(service) == 202
+    [first] = await messages(service)
+    document = standard_document()
+    numbers = document["accounts"][0]["projects"][0]["numbers"]
+    document["accounts"][0]["projects"][0]["numbers"] = [
+        n for n in numbers if n["number"] != first.from_number
+    ]
+    await service.provision(document)
+    assert await send(service) == 202
+    second = (await messages(service))[-1]
+    assert second.from_number not in (None, first.from_number)
+    await service.provision(standard_document())
+    assert await send(service) == 202
+    assert (await messages(service))[-1].from_number == second.from_number, "the new sender sticks"

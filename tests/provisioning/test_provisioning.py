@@ -1,0 +1,470 @@
+"""Provisioning: reading the file (errors name file, path and problem), applying it, and `reachout apply`."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+import yaml
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from reachout.cli import app as cli
+from reachout.db.registry import metadata
+from reachout.messaging.models import Message
+from reachout.provisioning import loader
+from reachout.provisioning import service as provisioning
+from reachout.provisioning.loader import ProvisioningError
+from reachout.provisioning.schema import ProvisioningFile
+from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project
+from tests.conftest import Service
+from tests.support.provisioning import (
+    API_KEY,
+    CONNECTOR,
+    OTHER_API_KEY,
+    PRE_RELEASE_SENDER,
+    SECOND_SENDER,
+    SENDER,
+    USER,
+    standard_document,
+)
+
+SOURCE = "clinic.yaml"
+
+
+def parse_error(document: Any, source: str = SOURCE) -> str:
+    with pytest.raises(ProvisioningError) as caught:
+        loader.parse(document, source)
+    return str(caught.value)
+
+
+def two_projects(**changes: Any) -> dict[str, Any]:
+    """One account with two projects; `changes` are merged into the second project (index 1)."""
+    second = {"id": "dental", "connector_id": "conn_dental", "numbers": [{"number": "+14155550120"}]}
+    return {
+        "accounts": [
+            {
+                "id": "acme",
+                "api_keys": [API_KEY],
+                "projects": [
+                    {"id": "clinic", "connector_id": CONNECTOR, "numbers": [{"number": SENDER}]},
+                    second | changes,
+                ],
+            }
+        ]
+    }
+
+
+# --- validation: the file, the path inside it, what is wrong ------------------------------------------------
+
+
+def test_the_standard_document_is_valid() -> None:
+    parsed = loader.parse(standard_document(), SOURCE)
+    assert [a.id for a in parsed.accounts] == ["acme", "other"]
+    assert parsed.accounts[0].projects[0].numbers[2].environment == "pre-release"
+
+
+@pytest.mark.parametrize(
+    ("document", "line"),
+    [
+        pytest.param(
+            two_projects(numbers=[{"number": "4155550120"}]),
+            "clinic.yaml: accounts[0].projects[1].numbers[0].number: '4155550120' is not in E.164 format",
+            id="bad-e164-no-plus",
+        ),
+        pytest.param(
+            two_projects(numbers=[{"number": "+1415"}]),
+            "clinic.yaml: accounts[0].projects[1].numbers[0].number: '+1415' is not a valid phone number",
+            id="bad-e164-too-short",
+        ),
+        pytest.param(
+            two_projects(numbers=[{"number": "+14155550120", "colour": "blue"}]),
+            "clinic.yaml: accounts[0].projects[1].numbers[0].colour: Extra inputs are not permitted",
+            id="unknown-key-in-number",
+        ),
+        pytest.param(
+            two_projects(connecter_id="typo"),
+            "clinic.yaml: accounts[0].projects[1].connecter_id: Extra inputs are not permitted",
+            id="unknown-key-in-project",
+        ),
+        pytest.param(
+            {"accounts": [], "acounts": []},
+            "clinic.yaml: acounts: Extra inputs are not permitted",
+            id="unknown-top-level-key",
+        ),
+        pytest.param(
+            two_projects(environment="production"),
+            "clinic.yaml: accounts[0].projects[1].environment: "
+            "Input should be 'sandbox', 'pre-release' or 'live'",
+            id="bad-environment",
+        ),
+        pytest.param(
+            two_projects(numbers=[{"number": "+14155550120", "environment": "staging"}]),
+            "clinic.yaml: accounts[0].projects[1].numbers[0].environment: Input should be",
+            id="bad-number-environment",
+        ),
+        pytest.param(
+            two_projects(rate_limit={"requests": 0, "per_seconds": 60}),
+            "clinic.yaml: accounts[0].projects[1].rate_limit.requests: Input should be greater than 0",
+            id="zero-rate-limit",
+        ),
+        pytest.param(
+            two_projects(numbers=[{"number": "+14155550120", "carrier": "telnyx"}]),
+            "clinic.yaml: accounts[0].projects[1].numbers[0].carrier: Input should be",
+            id="unknown-carrier",
+        ),
+        pytest.param(
+            two_projects(id="has space"),
+            "clinic.yaml: accounts[0].projects[1].id: String should match pattern",
+            id="bad-project-id",
+        ),
+        pytest.param(
+            [{"id": "acme"}],
+            "clinic.yaml: (top level): Input should be a valid dictionary",
+            id="not-a-mapping",
+        ),
+    ],
+)
+def test_a_validation_error_names_the_file_the_path_and_the_problem(document: Any, line: str) -> None:
+    message = parse_error(document)
+    assert any(problem.startswith(line) for problem in message.splitlines()), message
+
+
+@pytest.mark.parametrize(
+    ("document", "what"),
+    [
+        pytest.param(
+            two_projects(numbers=[{"number": "+14155550120"}, {"number": "+14155550120"}]),
+            "+14155550120",
+            id="duplicate-number-in-a-project",
+        ),
+        pytest.param(two_projects(id="clinic"), "project id 'clinic'", id="duplicate-project-id"),
+        pytest.param(
+            two_projects(numbers=[{"number": SENDER}]), SENDER, id="duplicate-number-across-projects"
+        ),
+        pytest.param(
+            two_projects(connector_id=CONNECTOR), f"connector_id '{CONNECTOR}'", id="duplicate-connector"
+        ),
+        pytest.param(
+            {"accounts": [{"id": "acme"}, {"id": "acme"}]}, "account id 'acme'", id="duplicate-account-id"
+        ),
+    ],
+)
+def test_a_duplicate_is_refused_naming_the_file_and_the_value(document: Any, what: str) -> None:
+    [line] = parse_error(document).splitlines()
+    assert line.startswith("clinic.yaml: ")
+    assert what in line
+    assert "twice" in line or "more than once" in line
+
+
+def test_a_short_api_key_is_refused_without_echoing_it() -> None:
+    document = two_projects()
+    document["accounts"][0]["api_keys"] = [API_KEY, "s3cr3t"]
+    message = parse_error(document)
+    assert message.startswith("clinic.yaml: accounts[0].api_keys")
+    assert "at least 8 characters" in message
+    assert "s3cr3t" not in message
+
+
+def test_a_duplicate_api_key_is_refused_without_echoing_it() -> None:
+    document = standard_document()
+    document["accounts"][1]["api_keys"] = [API_KEY]
+    message = parse_error(document)
+    assert "API key" in message and "appears more than once" in message
+    assert API_KEY not in message
+
+
+def test_every_problem_is_reported_one_per_line() -> None:
+    document = two_projects(environment="production", numbers=[{"number": "hello"}], colour="red")
+    lines = parse_error(document).splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith("clinic.yaml: accounts[0].projects[1].") for line in lines)
+    assert {line.split(": ")[1] for line in lines} == {
+        "accounts[0].projects[1].environment",
+        "accounts[0].projects[1].numbers[0].number",
+        "accounts[0].projects[1].colour",
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "path"),
+    [
+        pytest.param(two_projects(id="clinic"), "accounts[0].projects[1].id", id="duplicate-project-id"),
+        pytest.param(
+            two_projects(numbers=[{"number": SENDER}]),
+            "accounts[0].projects[1].numbers[0].number",
+            id="duplicate-number-across-projects",
+        ),
+        pytest.param(
+            two_projects(numbers=[{"number": "+14155550120"}, {"number": "+14155550120"}]),
+            "accounts[0].projects[1].numbers[1].number",
+            id="duplicate-number-in-a-project",
+        ),
+    ],
+)
+def test_a_duplicate_is_reported_at_its_own_path(document: Any, path: str) -> None:
+    assert parse_error(document).startswith(f"clinic.yaml: {path}: ")
+
+
+# --- loading files ------------------------------------------------------------------------------------------
+
+
+def test_load_reads_a_yaml_file(tmp_path: Path) -> None:
+    path = tmp_path / "reachout.yaml"
+    path.write_text(yaml.safe_dump(standard_document()), encoding="utf-8")
+    assert loader.load(path) == ProvisioningFile.model_validate(standard_document())
+
+
+def test_an_empty_file_provisions_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+    assert loader.load(path).accounts == []
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.yaml"
+    with pytest.raises(ProvisioningError) as caught:
+        loader.load(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: cannot read")
+    assert "No such file" in message
+
+
+def test_invalid_yaml_is_named_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("accounts:\n  - id: acme\n    api_keys: [rk_unterminated\n", encoding="utf-8")
+    with pytest.raises(ProvisioningError) as caught:
+        loader.load(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not valid YAML")
+    assert "line" in message
+
+
+def test_a_validation_error_in_a_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(two_projects(numbers=[{"number": "4155550120"}])), encoding="utf-8")
+    with pytest.raises(ProvisioningError) as caught:
+        loader.load(path)
+    assert str(caught.value).startswith(f"{path}: accounts[0].projects[1].numbers[0].number: ")
+
+
+# --- applying -----------------------------------------------------------------------------------------------
+
+
+async def rows(service: Service, model: Any) -> list[tuple[Any, ...]]:
+    """Every row of a table, as tuples of its columns, without the `updated_at` a re-apply may move."""
+    columns = [c for c in model.__table__.columns if c.name != "updated_at"]
+    async with service.runtime.database.read() as session:
+        result = await session.execute(select(*columns).order_by(*model.__table__.primary_key.columns))
+        return [tuple(r) for r in result]
+
+
+async def everything(service: Service) -> dict[str, list[tuple[Any, ...]]]:
+    return {m.__tablename__: await rows(service, m) for m in (Account, ApiKey, Project, PhoneNumber)}
+
+
+async def post(service: Service, key: str = API_KEY, **body: Any) -> int:
+    payload = {"message": "Hi Jane", "user_number": USER} | body
+    headers = {"X-PolyAi-Auth-Token": key, "X-TOKEN-ID": CONNECTOR}
+    response = await service.client.post("/v1/outbound-sms", json=payload, headers=headers)
+    return response.status_code
+
+
+async def senders(service: Service) -> set[str | None]:
+    async with service.runtime.database.read() as session:
+        return set((await session.execute(select(Message.from_number))).scalars())
+
+
+async def test_applying_the_same_document_twice_changes_nothing(service: Service) -> None:
+    before = await everything(service)
+    assert [len(before[t]) for t in ("accounts", "api_keys", "projects", "phone_numbers")] == [2, 2, 3, 4]
+
+    async with service.runtime.database.write.begin() as session:
+        applied = await provisioning.apply(
+            session, loader.parse(standard_document(), "again"), service.clock.now()
+        )
+    assert (applied.accounts, applied.projects, applied.numbers) == (2, 3, 4)
+    await service.provision(standard_document())
+
+    assert await everything(service) == before
+
+
+async def test_changing_the_environment_changes_the_senders(service: Service) -> None:
+    document = standard_document()
+    clinic = document["accounts"][0]["projects"][0]
+    clinic["environment"] = "pre-release"
+    for number in clinic["numbers"][:2]:
+        number["environment"] = "live"  # pinned; otherwise a number follows its project's environment
+    await service.provision(document)
+
+    async with service.runtime.database.read() as session:
+        project = await session.get(Project, "clinic")
+        environments = {
+            n.number: n.environment for n in (await session.execute(select(PhoneNumber))).scalars()
+        }
+    assert project is not None and project.environment == "pre-release"
+    assert environments[PRE_RELEASE_SENDER] == "pre-release" and environments[SENDER] == "live"
+    for n in range(3):
+        assert await post(service, user_number=f"+1415555{1500 + n}") == 202
+    assert await senders(service) == {PRE_RELEASE_SENDER}
+
+
+async def test_changing_the_rate_limit_applies_at_once(service: Service) -> None:
+    await service.provision(standard_document(rate_limit=1))
+    async with service.runtime.database.read() as session:
+        project = await session.get(Project, "clinic")
+    assert project is not None
+    assert (project.rate_limit_requests, project.rate_limit_seconds) == (1, 60.0)
+    assert await post(service) == 202
+    assert await post(service) == 429
+
+
+async def test_removing_a_number_unprovisions_it(service: Service) -> None:
+    document = standard_document()
+    numbers = document["accounts"][0]["projects"][0]["numbers"]
+    numbers[:] = [n for n in numbers if n["number"] != SECOND_SENDER]
+    await service.provision(document)
+
+    async with service.runtime.database.read() as session:
+        assert await session.get(PhoneNumber, SECOND_SENDER) is None
+        assert await session.get(PhoneNumber, SENDER) is not None
+    assert await post(service, agent_number=SECOND_SENDER) == 400
+    for n in range(6):
+        assert await post(service, user_number=f"+1415555{1600 + n}") == 202
+    assert await senders(service) == {SENDER}
+
+
+async def test_removing_an_api_key_revokes_it(service: Service) -> None:
+    assert await post(service) == 202
+    rotated = "rk_test_acme_rotated"
+    document = standard_document()
+    document["accounts"][0]["api_keys"] = [rotated]
+    await service.provision(document)
+
+    assert await post(service, key=API_KEY) == 401
+    assert await post(service, key=rotated) == 202
+    assert await post(service, key=OTHER_API_KEY) == 403  # the other account's key still works, just not here
+
+
+async def test_api_keys_are_stored_only_as_sha256_with_a_short_prefix(service: Service) -> None:
+    async with service.runtime.database.read() as session:
+        keys = {k.account_id: k for k in (await session.execute(select(ApiKey))).scalars()}
+    for account_id, secret in (("acme", API_KEY), ("other", OTHER_API_KEY)):
+        key = keys[account_id]
+        assert key.key_hash == hashlib.sha256(secret.encode()).hexdigest()
+        assert 0 < len(key.prefix) <= 8 and len(key.prefix) <= len(secret) // 3
+        assert secret.startswith(key.prefix)
+
+    # The plaintext is nowhere in the database: not in api_keys, not in any other table.
+    async with service.runtime.database.read() as session:
+        for table in metadata.sorted_tables:
+            for row in (await session.execute(select(table))).all():
+                text = " ".join(str(value) for value in row)
+                assert API_KEY not in text and OTHER_API_KEY not in text, table.name
+
+
+async def test_a_number_of_another_project_is_refused(service: Service) -> None:
+    intruder = {
+        "accounts": [
+            {
+                "id": "other",
+                "api_keys": [OTHER_API_KEY],
+                "projects": [{"id": "intruder", "numbers": [{"number": SENDER}]}],
+            }
+        ]
+    }
+    before = await everything(service)
+    with pytest.raises(
+        ProvisioningError, match=rf"number \{SENDER} is already provisioned to project 'clinic'"
+    ):
+        await service.provision(intruder)
+    assert await everything(service) == before  # the whole run was rolled back
+
+
+async def test_a_connector_of_another_project_is_refused(service: Service) -> None:
+    document = {"accounts": [standard_document()["accounts"][1]]}
+    document["accounts"][0]["projects"][0]["connector_id"] = CONNECTOR
+    before = await everything(service)
+    with pytest.raises(
+        ProvisioningError, match=f"connector '{CONNECTOR}' already belongs to project 'clinic'"
+    ):
+        await service.provision(document)
+    assert await everything(service) == before
+
+
+async def test_an_api_key_of_another_account_is_refused(service: Service) -> None:
+    document = {"accounts": [{"id": "newcomer", "api_keys": [API_KEY]}]}
+    with pytest.raises(ProvisioningError, match="already issued to another account") as caught:
+        await service.provision(document)
+    assert API_KEY not in str(caught.value)
+
+
+# --- `reachout apply FILE` ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "cli.db"
+    monkeypatch.setenv("REACHOUT_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    monkeypatch.delenv("REACHOUT_CONFIG", raising=False)
+    monkeypatch.setenv("REACHOUT_LOG_JSON", "false")
+    yield path
+    structlog.reset_defaults()  # the command configures logging against the runner's (now closed) stream
+
+
+def table_counts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as connection:
+        return {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("accounts", "api_keys", "projects", "phone_numbers")
+        }
+
+
+def test_cli_apply_provisions_a_file(tmp_path: Path, cli_database: Path) -> None:
+    path = tmp_path / "reachout.yaml"
+    path.write_text(yaml.safe_dump(standard_document()), encoding="utf-8")
+
+    result = CliRunner().invoke(cli, ["apply", str(path)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())  # undo the console's line wrapping
+    assert f"Applied {path}: 2 accounts, 3 projects, 4 numbers." in output
+    assert table_counts(cli_database) == {"accounts": 2, "api_keys": 2, "projects": 3, "phone_numbers": 4}
+
+    again = CliRunner().invoke(cli, ["apply", str(path)])
+    assert again.exit_code == 0, again.output
+    assert table_counts(cli_database) == {"accounts": 2, "api_keys": 2, "projects": 3, "phone_numbers": 4}
+
+
+def test_cli_apply_refuses_a_bad_file_with_exit_code_2(tmp_path: Path, cli_database: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(two_projects(numbers=[{"number": "4155550120"}])), encoding="utf-8")
+
+    result = CliRunner().invoke(cli, ["apply", str(path)])
+    assert result.exit_code == 2, result.output
+    output = " ".join(result.output.split())  # undo the console's line wrapping
+    assert "accounts[0].projects[1].numbers[0].number" in output
+    assert "E.164" in output and "bad.yaml" in output
+
+
+def test_cli_apply_refuses_a_missing_file_with_exit_code_2(tmp_path: Path, cli_database: Path) -> None:
+    result = CliRunner().invoke(cli, ["apply", str(tmp_path / "nowhere.yaml")])
+    assert result.exit_code == 2, result.output
+    assert "cannot read" in result.output
+
+
+def test_cli_apply_refuses_a_conflict_with_exit_code_2(tmp_path: Path, cli_database: Path) -> None:
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(yaml.safe_dump(standard_document()), encoding="utf-8")
+    intruder = {"accounts": [{"id": "x", "projects": [{"id": "intruder", "numbers": [{"number": SENDER}]}]}]}
+    second.write_text(yaml.safe_dump(intruder), encoding="utf-8")
+
+    assert CliRunner().invoke(cli, ["apply", str(first)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["apply", str(second)])
+    assert result.exit_code == 2, result.output
+    assert "already provisioned to project 'clinic'" in " ".join(result.output.split())
+    assert table_counts(cli_database)["projects"] == 3

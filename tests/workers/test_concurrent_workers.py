@@ -1,0 +1,103 @@
+"""Several worker processes on one database: each message is claimed and handed off by exactly one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from reachout.db.engine import open_database
+from reachout.messaging.models import Message, MessageStatusEvent
+from tests.support import processes
+from tests.support.provisioning import API_KEY, CONNECTOR, standard_document
+
+pytestmark = pytest.mark.slow
+
+HEADERS = {"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR}
+TIMINGS = {
+    "REACHOUT_SANDBOX_SENT_AFTER_SECONDS": "0.1",
+    "REACHOUT_SANDBOX_DELIVERED_AFTER_SECONDS": "0.2",
+    "REACHOUT_WORKER_POLL_SECONDS": "0.02",
+    "REACHOUT_DISPATCH_BATCH_SIZE": "10",
+}
+
+
+async def test_three_workers_share_the_outbox_without_double_claims(
+    database_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "reachout.yaml"
+    config.write_text(yaml.safe_dump(standard_document(rate_limit=1_000_000)))
+    api = processes.server(database_url, config, tmp_path, worker=False, extra_env=TIMINGS)
+    workers = [
+        processes.worker(database_url, config, tmp_path, extra_env=TIMINGS, name=f"w{i}") for i in range(3)
+    ]
+    total = 300
+    try:
+        api.start()
+        # Accept everything first, then let all three workers race for the same backlog.
+        async with httpx.AsyncClient(base_url=api.base_url, timeout=10) as client:
+            slots = asyncio.Semaphore(16)
+
+            async def one(n: int) -> int:
+                async with slots:
+                    response = await client.post(
+                        "/v1/outbound-sms",
+                        headers=HEADERS,
+                        json={"message": f"Hello {n}", "user_number": f"+1415555{4000 + n:04d}"},
+                    )
+                    return response.status_code
+
+            assert set(await asyncio.gather(*(one(n) for n in range(total)))) == {202}
+        for worker in workers:
+            worker.start()
+
+        database = open_database(database_url)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                async with database.read() as session:
+                    delivered = (
+                        await session.execute(
+                            select(func.count()).select_from(Message).where(Message.status == "delivered")
+                        )
+                    ).scalar_one()
+                if delivered == total:
+                    break
+                await asyncio.sleep(0.2)
+            assert delivered == total
+            async with database.read() as session:
+                owners = set((await session.execute(select(Message.lease_owner).distinct())).scalars()) - {
+                    None
+                }
+                handoffs = (
+                    await session.execute(
+                        select(MessageStatusEvent.message_id, func.count())
+                        .where(MessageStatusEvent.source == "dispatcher")
+                        .group_by(MessageStatusEvent.message_id)
+                    )
+                ).all()
+                handoff_details = (
+                    (
+                        await session.execute(
+                            select(MessageStatusEvent.details).where(
+                                MessageStatusEvent.source == "dispatcher"
+                            )
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+        finally:
+            await database.dispose()
+        assert len(handoffs) == total
+        assert {count for _, count in handoffs} == {1}, "a message was handed to the carrier twice"
+        assert owners == set(), "leases are released once a message is handed off"
+        assert len({d["worker"] for d in handoff_details}) == 3, "every worker took a share of the backlog"
+    finally:
+        for process in (api, *workers):
+            process.stop()
