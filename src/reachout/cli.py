@@ -13,7 +13,7 @@ import uvloop
 from rich.console import Console
 
 from reachout import logs
-from reachout.app import build_runtime, create_app, prepare_database
+from reachout.app import build_runtime, create_app, prepare_database, tune_garbage_collector
 from reachout.config import Settings
 from reachout.db import migrate
 from reachout.provisioning import loader
@@ -78,6 +78,7 @@ def worker(config: ConfigOption = None) -> None:
 
     async def main() -> None:
         await prepare_database(runtime)
+        tune_garbage_collector()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -9,7 +9,6 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from reachout.phones.numbers import (
     InvalidPhoneNumber,
     NumberType,
-    PhoneNumber,
     parse_e164,
     parse_national,
 )
@@ -87,8 +86,12 @@ def test_only_fixed_lines_are_landlines() -> None:
 
 def test_a_phone_number_is_immutable() -> None:
     number = parse_e164("+14155551234")
-    assert number == PhoneNumber(
-        "+14155551234", "US", NumberType.FIXED_LINE_OR_MOBILE, ("America/Los_Angeles",)
+    assert number == parse_national("(415) 555-1234", "US")
+    assert number != parse_e164("+14155551235")
+    assert (number.region, number.number_type, number.time_zones) == (
+        "US",
+        NumberType.FIXED_LINE_OR_MOBILE,
+        ("America/Los_Angeles",),
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         number.e164 = "+15005550001"  # type: ignore[misc]

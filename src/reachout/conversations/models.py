@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reachout.db.base import Base
@@ -25,7 +25,17 @@ class Channel(StrEnum):
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
-        Index("ix_conversations_session", "project_id", "channel", "agent_number", "user_number", "status"),
+        # At most one open session per key; the same index finds the open sessions of a batch of users.
+        Index(
+            "uq_conversations_open_session",
+            "project_id",
+            "user_number",
+            "agent_number",
+            "channel",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
         Index("ix_conversations_user_recent", "project_id", "user_number", "opened_at"),
     )
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.conversations.models import Conversation, ConversationStatus
 from reachout.conversations.schemas import SessionKey
+from reachout.db.base import table_of
 
 
 def _key_columns() -> Any:
@@ -40,22 +41,29 @@ async def latest_agent_numbers(
 
 async def end_open(session: AsyncSession, keys: Sequence[SessionKey], now: datetime, reason: str) -> None:
     """End every open conversation with one of these keys."""
-    if not keys:
-        return
-    await session.execute(
-        update(Conversation)
-        .where(
-            Conversation.status == ConversationStatus.OPEN,
-            _key_columns().in_([_key_values(k) for k in keys]),
+    by_project: dict[str, list[SessionKey]] = {}
+    for key in keys:
+        by_project.setdefault(key.project_id, []).append(key)
+    for project_id, project_keys in by_project.items():
+        # The project and user terms let the database walk uq_conversations_open_session; a row-value IN
+        # alone makes SQLite scan the whole table.
+        await session.execute(
+            update(Conversation)
+            .where(
+                Conversation.status == ConversationStatus.OPEN,
+                Conversation.project_id == project_id,
+                Conversation.user_number.in_(sorted({k.user_number for k in project_keys})),
+                _key_columns().in_([_key_values(k) for k in project_keys]),
+            )
+            .values(status=ConversationStatus.ENDED, end_reason=reason, ended_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=ConversationStatus.ENDED, end_reason=reason, ended_at=now)
-        .execution_options(synchronize_session=False)
-    )
 
 
 async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert conversations given as rows keyed by column name (Core executemany, no ORM bookkeeping)."""
     if rows:
-        await session.execute(insert(Conversation), list(rows))
+        await session.execute(insert(table_of(Conversation)), list(rows))
 
 
 async def find_open(session: AsyncSession, key: SessionKey) -> str | None:

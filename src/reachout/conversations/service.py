@@ -38,7 +38,7 @@ async def open_sessions(session: AsyncSession, openings: Sequence[Opening], now:
                 if latest_for_key[o.key] == o.id
                 else ConversationStatus.ENDED,
                 "end_reason": None if latest_for_key[o.key] == o.id else SUPERSEDED,
-                "metadata_": dict(o.metadata),
+                "metadata": dict(o.metadata),
                 "opened_at": now,
                 "last_activity_at": now,
                 "ended_at": None if latest_for_key[o.key] == o.id else now,

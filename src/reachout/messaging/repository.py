@@ -9,19 +9,22 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reachout.db.base import table_of
 from reachout.messaging.models import Direction, Message, MessageStatusEvent
 from reachout.messaging.schemas import ClaimedMessage, MessageState, MessageView
 from reachout.messaging.status import MessageStatus
 
 
 async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert messages given as rows keyed by column name (Core executemany, no ORM bookkeeping)."""
     if rows:
-        await session.execute(insert(Message), list(rows))
+        await session.execute(insert(table_of(Message)), list(rows))
 
 
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert status events given as rows keyed by column name."""
     if rows:
-        await session.execute(insert(MessageStatusEvent), list(rows))
+        await session.execute(insert(table_of(MessageStatusEvent)), list(rows))
 
 
 async def claim_due(

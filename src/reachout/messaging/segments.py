@@ -31,6 +31,7 @@ _GSM_BASIC: Final = frozenset(
 )
 # Extension-table characters are sent as ESC + code, so each costs two septets.
 _GSM_EXTENSION: Final = frozenset("\f^{}\\[~]|€")
+_GSM_ALPHABET: Final = _GSM_BASIC | _GSM_EXTENSION
 
 _GSM_SINGLE: Final = 160
 _GSM_PART: Final = 153
@@ -59,7 +60,7 @@ class SegmentInfo:
 
 def detect_encoding(text: str) -> Encoding:
     """GSM-7 if every character is in the GSM default alphabet or its extension table, else UCS-2."""
-    if all(ch in _GSM_BASIC or ch in _GSM_EXTENSION for ch in text):
+    if _GSM_ALPHABET.issuperset(text):
         return Encoding.GSM7
     return Encoding.UCS2
 
@@ -70,16 +71,21 @@ def count_segments(text: str) -> SegmentInfo:
     An empty body is one segment of zero units: carriers still send (and bill) one empty message.
     """
     encoding = detect_encoding(text)
+    # Units are counted with str methods (C loops); the per-character costs are only needed to split.
     if encoding is Encoding.GSM7:
-        costs = [2 if ch in _GSM_EXTENSION else 1 for ch in text]
+        units = len(text) + sum(map(text.count, _GSM_EXTENSION.intersection(text)))
         single, part = _GSM_SINGLE, _GSM_PART
     else:
         # Characters outside the Basic Multilingual Plane (most emoji) take a surrogate pair in UTF-16.
-        costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+        units = len(text.encode("utf-16-le", "surrogatepass")) // 2
         single, part = _UCS2_SINGLE, _UCS2_PART
-    units = sum(costs)
-    segments = 1 if units <= single else _pack(costs, part)
-    return SegmentInfo(encoding=encoding, units=units, segments=segments)
+    if units <= single:
+        return SegmentInfo(encoding=encoding, units=units, segments=1)
+    if encoding is Encoding.GSM7:
+        costs = [2 if ch in _GSM_EXTENSION else 1 for ch in text]
+    else:
+        costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+    return SegmentInfo(encoding=encoding, units=units, segments=_pack(costs, part))
 
 
 def body_too_long(text: str) -> bool:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from types import MappingProxyType
 from typing import Final
 
@@ -91,16 +92,31 @@ class InvalidPhoneNumber(ValueError):
 
 @dataclass(frozen=True)
 class PhoneNumber:
-    """A valid phone number and what libphonenumber knows about it. Build one with ``parse_e164``.
+    """A valid phone number in canonical E.164. Build one with ``parse_e164`` or ``parse_national``.
 
-    ``region`` is the ISO 3166-1 alpha-2 code, or None for non-geographic numbers (e.g. +800).
-    ``time_zones`` is empty when libphonenumber does not know them.
+    What libphonenumber knows about the line (region, type, time zones) is worked out on first use: those
+    lookups cost more than the validation itself, and most callers only need the E.164 form.
     """
 
     e164: str
-    region: str | None
-    number_type: NumberType
-    time_zones: tuple[str, ...]
+    _parsed: phonenumbers.PhoneNumber = field(compare=False, repr=False)
+
+    @cached_property
+    def region(self) -> str | None:
+        """The ISO 3166-1 alpha-2 code, or None for non-geographic numbers (e.g. +800)."""
+        region = phonenumbers.region_code_for_number(self._parsed)
+        return None if region in (None, _NON_GEOGRAPHIC_REGION) else region
+
+    @cached_property
+    def number_type(self) -> NumberType:
+        """Mobile, fixed line, toll free, ... as libphonenumber classifies the number."""
+        return _NUMBER_TYPES.get(phonenumbers.number_type(self._parsed), NumberType.UNKNOWN)
+
+    @cached_property
+    def time_zones(self) -> tuple[str, ...]:
+        """The number's time zones; empty when libphonenumber does not know them."""
+        zones = pn_timezone.time_zones_for_number(self._parsed)
+        return tuple(z for z in zones if z != _UNKNOWN_TIME_ZONE)
 
     @property
     def is_landline(self) -> bool:
@@ -110,11 +126,10 @@ class PhoneNumber:
     @property
     def national_destination_code(self) -> str:
         """The NDC (area code or mobile prefix); the 3-digit NPA for +1 numbers; '' if there is none."""
-        number = phonenumbers.parse(self.e164, None)
-        significant = phonenumbers.national_significant_number(number)
-        if number.country_code == 1:
+        significant = phonenumbers.national_significant_number(self._parsed)
+        if self._parsed.country_code == 1:
             return significant[:3]
-        return significant[: phonenumbers.length_of_national_destination_code(number)]
+        return significant[: phonenumbers.length_of_national_destination_code(self._parsed)]
 
     @property
     def area_code(self) -> str:
@@ -141,7 +156,7 @@ def parse_e164(text: str) -> PhoneNumber:
         # libphonenumber forgives some mistakes, such as a national trunk prefix after the country code
         # (+44 0 20...); a stored E.164 number must be exact, so point at the right spelling instead.
         raise InvalidPhoneNumber(f"{text!r} is not in canonical E.164 form (did you mean {canonical}?)")
-    return _describe(number)
+    return PhoneNumber(canonical, number)
 
 
 def parse_national(text: str, country_code: str) -> PhoneNumber:
@@ -155,7 +170,8 @@ def parse_national(text: str, country_code: str) -> PhoneNumber:
     region = country_code.upper() if isinstance(country_code, str) and country_code.isascii() else ""
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise InvalidPhoneNumber(f"{country_code!r} is not a known ISO 3166-1 alpha-2 country code")
-    return _describe(_parse(text, region))
+    number = _parse(text, region)
+    return PhoneNumber(phonenumbers.format_number(number, PhoneNumberFormat.E164), number)
 
 
 def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber:
@@ -171,14 +187,3 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber:
         reason = template.format(cc=number.country_code)
         raise InvalidPhoneNumber(f"{text!r} is not a valid phone number ({reason})")
     return number
-
-
-def _describe(number: phonenumbers.PhoneNumber) -> PhoneNumber:
-    region = phonenumbers.region_code_for_number(number)
-    zones = tuple(z for z in pn_timezone.time_zones_for_number(number) if z != _UNKNOWN_TIME_ZONE)
-    return PhoneNumber(
-        e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
-        region=None if region in (None, _NON_GEOGRAPHIC_REGION) else region,
-        number_type=_NUMBER_TYPES.get(phonenumbers.number_type(number), NumberType.UNKNOWN),
-        time_zones=zones,
-    )

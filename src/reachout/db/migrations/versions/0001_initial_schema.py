@@ -111,9 +111,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_conversations_session",
-            ["project_id", "channel", "agent_number", "user_number", "status"],
-            unique=False,
+            "uq_conversations_open_session",
+            ["project_id", "user_number", "agent_number", "channel"],
+            unique=True,
+            sqlite_where=sa.text("status = 'open'"),
+            postgresql_where=sa.text("status = 'open'"),
         )
         batch_op.create_index(
             "ix_conversations_user_recent", ["project_id", "user_number", "opened_at"], unique=False
@@ -239,7 +241,7 @@ def downgrade() -> None:
     op.drop_table("phone_numbers")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_user_recent")
-        batch_op.drop_index("ix_conversations_session")
+        batch_op.drop_index("uq_conversations_open_session")
 
     op.drop_table("conversations")
     with op.batch_alter_table("projects", schema=None) as batch_op:
