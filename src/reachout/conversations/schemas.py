@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+import uuid_utils
+
 
 def new_conversation_id() -> str:
-    """`convo_` and 24 hex digits."""
-    return "convo_" + secrets.token_hex(12)
+    """`convo_` and the 32 hex digits of a UUIDv7, time-ordered like message ids (see new_message_id)."""
+    return "convo_" + uuid_utils.uuid7().hex
 
 
 @dataclass(frozen=True)

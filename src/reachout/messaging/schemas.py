@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import uuid_utils
 
 from reachout.carriers.base import Accepted, CarrierUnavailable, Rejected
 from reachout.kit.gcra import Rate
@@ -13,8 +14,12 @@ from reachout.messaging.status import MessageStatus
 
 
 def new_message_id() -> str:
-    """Message ids are UUIDs."""
-    return str(uuid.uuid4())
+    """A UUIDv7: time-ordered, so each new row lands at the end of the primary-key index.
+
+    Random (v4) keys put every insert on a different index page; under load that was a sixth of the
+    accept path's time (bench/README.md).
+    """
+    return str(uuid_utils.uuid7())
 
 
 @dataclass(frozen=True)
