@@ -18,8 +18,8 @@ run: $(STAMP)
 	$(BIN)/reachout serve --config demo.yaml --host $(HOST) --port $(PORT) --demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
