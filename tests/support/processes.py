@@ -65,6 +65,19 @@ class ReachoutProcess:
             time.sleep(0.1)
         raise TimeoutError(f"reachout not healthy in {timeout}s:\n{self.log_path.read_text()[-4000:]}")
 
+    def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
+        """Wait until the process has written `text` to its log (for processes without an HTTP port)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            if text in log:
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"reachout exited early:\n{log[-4000:]}")
+            time.sleep(0.05)
+        raise TimeoutError(f"{text!r} not logged in {timeout}s:\n{self.log_path.read_text()[-4000:]}")
+
     def kill(self) -> None:
         """SIGKILL the whole process group: no clean shutdown, no flushing, like a power cut."""
         if self.process is not None and self.process.poll() is None:

@@ -39,7 +39,11 @@ async def test_three_workers_share_the_outbox_without_double_claims(
     total = 300
     try:
         api.start()
-        # Accept everything first, then let all three workers race for the same backlog.
+        # All three workers poll before the backlog arrives, so each can take a share of it.
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.wait_for_log("worker running")
         async with httpx.AsyncClient(base_url=api.base_url, timeout=10) as client:
             slots = asyncio.Semaphore(16)
 
@@ -53,8 +57,6 @@ async def test_three_workers_share_the_outbox_without_double_claims(
                     return response.status_code
 
             assert set(await asyncio.gather(*(one(n) for n in range(total)))) == {202}
-        for worker in workers:
-            worker.start()
 
         database = open_database(database_url)
         try:

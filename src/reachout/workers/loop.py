@@ -51,6 +51,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; sleeps only when a pass found nothing to do."""
+        log.info("worker running", poll_seconds=self._poll)
         while not stop.is_set():
             self._wake.clear()  # before the pass, so a wake-up during it is not lost
             try:
