@@ -33,7 +33,7 @@ from reachout.messaging.dispatcher import Dispatcher
 from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
-from reachout.tenancy.service import Directory
+from reachout.tenancy.service import Directory, RateLimiter
 from reachout.workers.loop import Worker
 
 log = get_logger("app")
@@ -82,9 +82,10 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     worker = Worker(
         database, dispatcher, sandbox, MessagingCarrierEvents(), poll_seconds=settings.worker_poll_seconds
     )
+    limiter = RateLimiter()
     greetings: GroupCommitter[OutboundRequest, AcceptedMessage] = GroupCommitter(
         database.write,
-        lambda session, requests: messaging.send_greetings(session, requests, clock.now()),
+        lambda session, requests: messaging.send_greetings(session, requests, clock.now(), limiter),
         max_batch=settings.group_commit_max_batch,
     )
     return Runtime(

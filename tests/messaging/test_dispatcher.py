@@ -28,7 +28,7 @@ from reachout.messaging.models import Message, MessageStatusEvent
 from reachout.messaging.service import plan_greeting
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
-from reachout.tenancy.service import Directory
+from reachout.tenancy.service import Directory, RateLimiter
 from tests.support.provisioning import CONNECTOR, USER, standard_document
 
 RETRY = service.RetryPolicy(base_seconds=2.0, max_attempts=3)
@@ -64,7 +64,10 @@ async def accept_one(database: Database, clock: FakeClock) -> str:
     project = await Directory(database.read, 0).project_for_connector("acme", CONNECTOR)
     async with database.write.begin() as session:
         [accepted] = await service.send_greetings(
-            session, [plan_greeting(project, to_number=USER, body="Hello", agent_number=None)], clock.now()
+            session,
+            [plan_greeting(project, to_number=USER, body="Hello", agent_number=None)],
+            clock.now(),
+            RateLimiter(),
         )
     assert not isinstance(accepted, Exception)
     return accepted.message_id

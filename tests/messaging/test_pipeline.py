@@ -60,8 +60,7 @@ class TestDelivery:
         assert message.delivered_at == service.clock.now()
         assert message.num_segments == 1 and message.encoding == "GSM-7"
         assert message.errored_at is None and message.error_code is None
-        assert await events(service, message.id) == [
-            ("queued", "applied", "api"),
+        assert await events(service, message.id) == [  # the row itself records its acceptance
             ("sending", "applied", "dispatcher"),
             ("sent", "applied", "sandbox"),
             ("delivered", "applied", "sandbox"),

@@ -113,10 +113,13 @@ def plan_greeting(
 
 
 async def send_greetings(
-    session: AsyncSession, requests: Sequence[OutboundRequest], now: datetime
+    session: AsyncSession,
+    requests: Sequence[OutboundRequest],
+    now: datetime,
+    limiter: tenancy.RateLimiter,
 ) -> list[AcceptedMessage | ReachoutError]:
     """Accept first messages, each opening a new conversation; works on many at once for group commit."""
-    verdicts = await tenancy.charge_rate_limits(
+    verdicts = await limiter.charge(
         session, [tenancy.RateCharge(r.project_id, r.rate_limit) for r in requests], now
     )
     accepted = [r for r, refusal in zip(requests, verdicts, strict=True) if refusal is None]
@@ -124,7 +127,6 @@ async def send_greetings(
 
     openings: list[Opening] = []
     messages: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
     outcomes: list[AcceptedMessage | ReachoutError] = []
     for request, refusal in zip(requests, verdicts, strict=True):
         if refusal is not None:
@@ -141,12 +143,11 @@ async def send_greetings(
         )
         message_id = new_message_id()
         openings.append(opening)
+        # The row records the acceptance (queued, created_at); events record what happens to it after.
         messages.append(_outbound_row(message_id, request, sender, opening.id, now))
-        events.append(_event_row(message_id, MessageStatus.QUEUED, TransitionOutcome.APPLIED, "api", now))
         outcomes.append(AcceptedMessage(message_id, opening.id, sender))
     await conversations.open_sessions(session, openings, now)
     await repository.insert_messages(session, messages)
-    await repository.insert_events(session, events)
     return outcomes
 
 

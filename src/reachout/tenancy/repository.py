@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.kit.gcra import Rate
@@ -79,6 +80,20 @@ async def lock_rate_states(session: AsyncSession, project_ids: Sequence[str]) ->
         .with_for_update()
     )
     return {project_id: tat for project_id, tat in result}
+
+
+async def swap_rate_state(session: AsyncSession, project_id: str, expected: float, new: float) -> bool:
+    """Store a project's new state if its row still holds `expected` (compare and set).
+
+    A row another transaction holds is waited for, then compared with what that transaction committed.
+    """
+    result = await session.execute(
+        update(RateLimitState)
+        .where(RateLimitState.project_id == project_id, RateLimitState.theoretical_arrival == expected)
+        .values(theoretical_arrival=new)
+        .execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def save_rate_states(session: AsyncSession, states: dict[str, float], existing: set[str]) -> None:

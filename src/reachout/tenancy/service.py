@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,23 +22,46 @@ V = TypeVar("V")
 
 
 class _TtlCache(Generic[K, V]):
-    """Remembers lookups for a few seconds; provisioning changes show up once an entry ages out."""
+    """Remembers lookups for a few seconds; provisioning changes show up once an entry ages out.
+
+    Concurrent misses of one key share a single load, so an expiring entry under load costs one query,
+    not one per waiting request.
+    """
 
     def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
         self._ttl = ttl_seconds
         self._max = max_entries
         self._entries: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         # Freshness of a cache is not business time, so it reads the monotonic clock, not the injected one.
-        now = time.monotonic()
         hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        value = await load()
+        pending = self._loading.get(key)
+        if pending is not None:
+            await asyncio.wait([pending])
+            if not pending.cancelled() and pending.exception() is None:
+                return pending.result()
+            # The sharing load failed or its caller went away: this caller loads for itself.
+        return await self._load(key, load)
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            value = await load()
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            if self._loading.get(key) is future:
+                del self._loading[key]
+        future.set_result(value)
         if len(self._entries) >= self._max:
             self._entries.clear()
-        self._entries[key] = (now + self._ttl, value)
+        self._entries[key] = (time.monotonic() + self._ttl, value)
         return value
 
     def clear(self) -> None:
@@ -95,24 +119,64 @@ class RateCharge:
     rate: gcra.Rate
 
 
-async def charge_rate_limits(
-    session: AsyncSession, charges: Sequence[RateCharge], now: datetime
-) -> list[ReachoutError | None]:
-    """Count requests against their projects' limits, in order; a refused one is not counted.
+class RateLimiter:
+    """Counts requests against their projects' limits; the state is a row per project in the database.
 
-    The state is a row per project, locked for the transaction, so every API process shares one limit.
+    Every API process shares that row, so the limit is one limit however many processes serve a project.
+    The limiter remembers the state it last wrote and stores the next one only if the row still holds it
+    (compare and set): one statement per batch while this process is the only one charging a project. When
+    another process got there first, it reads the row under a lock and decides again.
     """
-    if not charges:
-        return []
-    project_ids = sorted({c.project_id for c in charges})
-    stored = await repository.lock_rate_states(session, project_ids)
-    states: dict[str, float | None] = {pid: stored.get(pid) for pid in project_ids}
+
+    def __init__(self) -> None:
+        self._last_written: dict[str, float] = {}
+
+    async def charge(
+        self, session: AsyncSession, charges: Sequence[RateCharge], now: datetime
+    ) -> list[ReachoutError | None]:
+        """Admit or refuse each request, in order; a refused one is not counted."""
+        by_project: dict[str, list[RateCharge]] = {}
+        for charge in charges:
+            by_project.setdefault(charge.project_id, []).append(charge)
+        verdicts: dict[str, list[ReachoutError | None]] = {}
+        redo: list[str] = []
+        for project_id, project_charges in sorted(by_project.items()):
+            expected = self._last_written.get(project_id)
+            if expected is None:
+                redo.append(project_id)
+                continue
+            project_verdicts, new_state = _decide(project_charges, expected, now)
+            new_state = expected if new_state is None else new_state
+            if await repository.swap_rate_state(session, project_id, expected, new_state):
+                verdicts[project_id] = project_verdicts
+                self._last_written[project_id] = new_state
+            else:
+                redo.append(project_id)
+        if redo:
+            stored = await repository.lock_rate_states(session, redo)
+            changed: dict[str, float] = {}
+            for project_id in redo:
+                previous = stored.get(project_id)
+                verdicts[project_id], new_state = _decide(by_project[project_id], previous, now)
+                if new_state is not None:  # None: no row, and every request refused
+                    if new_state != previous:
+                        changed[project_id] = new_state
+                    self._last_written[project_id] = new_state
+            await repository.save_rate_states(session, changed, set(stored))
+        position = {project_id: iter(project_verdicts) for project_id, project_verdicts in verdicts.items()}
+        return [next(position[charge.project_id]) for charge in charges]
+
+
+def _decide(
+    charges: Sequence[RateCharge], state: float | None, now: datetime
+) -> tuple[list[ReachoutError | None], float | None]:
+    """One project's verdicts, in order, and its state after them."""
     at = now.timestamp()
     verdicts: list[ReachoutError | None] = []
     for charge in charges:
-        decision = gcra.decide(states[charge.project_id], at, charge.rate)
+        decision = gcra.decide(state, at, charge.rate)
         if decision.allowed:
-            states[charge.project_id] = decision.new_tat
+            state = decision.new_tat
             verdicts.append(None)
         else:
             verdicts.append(
@@ -123,9 +187,7 @@ async def charge_rate_limits(
                     retry_after=decision.retry_after,
                 )
             )
-    changed = {pid: tat for pid, tat in states.items() if tat is not None and tat != stored.get(pid)}
-    await repository.save_rate_states(session, changed, set(stored))
-    return verdicts
+    return verdicts, state
 
 
 async def project_for_number(session: AsyncSession, number: str) -> str | None:
