@@ -6,8 +6,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from reachout.conversations.models import Conversation, ConversationStatus
 from reachout.conversations.schemas import SessionKey
@@ -24,39 +25,47 @@ def _key_values(key: SessionKey) -> tuple[str, str, str, str]:
     return (key.project_id, key.channel, key.agent_number, key.user_number)
 
 
-async def latest_agent_numbers(
+async def open_or_latest(
     session: AsyncSession, project_id: str, users: Iterable[str]
-) -> dict[str, str]:
-    """For each user, the agent number of their most recent conversation in the project."""
-    wanted = set(users)
+) -> list[tuple[str, str, str, str, str]]:
+    """(id, user, agent, channel, status) of each user's open sessions and of their most recent one.
+
+    Both come from the (project, user, opened_at) index, however long a user's history is.
+    """
+    wanted = sorted(set(users))
     if not wanted:
-        return {}
-    rows = await session.execute(
-        select(Conversation.user_number, Conversation.agent_number)
-        .where(Conversation.project_id == project_id, Conversation.user_number.in_(wanted))
-        .order_by(Conversation.opened_at)
+        return []
+    latest = aliased(Conversation)
+    most_recent = (
+        select(func.max(latest.opened_at))
+        .where(latest.project_id == Conversation.project_id, latest.user_number == Conversation.user_number)
+        .scalar_subquery()
     )
-    return {user: agent for user, agent in rows}  # later rows win: the most recent
+    rows = await session.execute(
+        select(
+            Conversation.id,
+            Conversation.user_number,
+            Conversation.agent_number,
+            Conversation.channel,
+            Conversation.status,
+        )
+        .where(
+            Conversation.project_id == project_id,
+            Conversation.user_number.in_(wanted),
+            or_(Conversation.status == ConversationStatus.OPEN, Conversation.opened_at == most_recent),
+        )
+        .order_by(Conversation.opened_at, Conversation.id)
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-async def end_open(session: AsyncSession, keys: Sequence[SessionKey], now: datetime, reason: str) -> None:
-    """End every open conversation with one of these keys."""
-    by_project: dict[str, list[SessionKey]] = {}
-    for key in keys:
-        by_project.setdefault(key.project_id, []).append(key)
-    for project_id, project_keys in by_project.items():
-        # The project and user terms let the database walk uq_conversations_open_session; a row-value IN
-        # alone makes SQLite scan the whole table.
+async def end_many(session: AsyncSession, ids: Sequence[str], now: datetime, reason: str) -> None:
+    """End these conversations."""
+    if ids:
         await session.execute(
-            update(Conversation)
-            .where(
-                Conversation.status == ConversationStatus.OPEN,
-                Conversation.project_id == project_id,
-                Conversation.user_number.in_(sorted({k.user_number for k in project_keys})),
-                _key_columns().in_([_key_values(k) for k in project_keys]),
-            )
+            update(table_of(Conversation))
+            .where(table_of(Conversation).c.id.in_(ids))
             .values(status=ConversationStatus.ENDED, end_reason=reason, ended_at=now)
-            .execution_options(synchronize_session=False)
         )
 
 

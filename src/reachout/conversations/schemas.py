@@ -30,3 +30,11 @@ class Opening:
     id: str
     key: SessionKey
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UsersSessions:
+    """What a batch of greetings needs to know about its users' conversations in one project."""
+
+    latest_agent: dict[str, str]  # user number -> agent number of their most recent conversation
+    open_ids: dict[SessionKey, str]  # the open session of each key that has one

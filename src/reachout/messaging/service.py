@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.carriers.base import Accepted, CarrierUnavailable, InboundText, Rejected, StatusReport
 from reachout.carriers.failures import CarrierFailure, failure_for
 from reachout.conversations import service as conversations
-from reachout.conversations.schemas import Opening, SessionKey, new_conversation_id
+from reachout.conversations.schemas import Opening, SessionKey, UsersSessions, new_conversation_id
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.messaging import repository
 from reachout.messaging.models import Direction
@@ -123,7 +123,7 @@ async def send_greetings(
         session, [tenancy.RateCharge(r.project_id, r.rate_limit) for r in requests], now
     )
     accepted = [r for r, refusal in zip(requests, verdicts, strict=True) if refusal is None]
-    previous = await _previous_senders(session, [r for r in accepted if r.sender is None])
+    known = await _users_sessions(session, accepted)
 
     openings: list[Opening] = []
     messages: list[dict[str, Any]] = []
@@ -133,7 +133,9 @@ async def send_greetings(
             outcomes.append(refusal)
             continue
         sender = request.sender or choose_sender(
-            request.to_number, request.candidates, previous.get((request.project_id, request.to_number))
+            request.to_number,
+            request.candidates,
+            known[request.project_id].latest_agent.get(request.to_number),
         )
         assert sender is not None  # plan_greeting refuses a request without candidates
         opening = Opening(
@@ -146,22 +148,21 @@ async def send_greetings(
         # The row records the acceptance (queued, created_at); events record what happens to it after.
         messages.append(_outbound_row(message_id, request, sender, opening.id, now))
         outcomes.append(AcceptedMessage(message_id, opening.id, sender))
-    await conversations.open_sessions(session, openings, now)
+    await conversations.open_sessions(session, openings, now, known)
     await repository.insert_messages(session, messages)
     return outcomes
 
 
-async def _previous_senders(
+async def _users_sessions(
     session: AsyncSession, requests: Sequence[OutboundRequest]
-) -> dict[tuple[str, str], str]:
-    by_project: dict[str, set[str]] = {}
+) -> dict[str, UsersSessions]:
+    users_by_project: dict[str, set[str]] = {}
     for request in requests:
-        by_project.setdefault(request.project_id, set()).add(request.to_number)
-    previous: dict[tuple[str, str], str] = {}
-    for project_id, users in by_project.items():
-        for user, agent in (await conversations.last_agent_numbers(session, project_id, users)).items():
-            previous[(project_id, user)] = agent
-    return previous
+        users_by_project.setdefault(request.project_id, set()).add(request.to_number)
+    return {
+        project_id: await conversations.users_sessions(session, project_id, users)
+        for project_id, users in sorted(users_by_project.items())
+    }
 
 
 def _outbound_row(
