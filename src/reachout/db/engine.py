@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from reachout.db.inline_sqlite import inline_connector
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -57,12 +59,26 @@ class Database:
             await self.reader_engine.dispose()
 
 
+def _sqlite_path(url: str) -> str:
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        # The writer and the readers are separate connections: an in-memory database would be two databases.
+        raise ValueError(f"reachout needs a SQLite database file, not {url!r}")
+    return path
+
+
 def open_database(url: str, *, pool_size: int = 10) -> Database:
     """Create the engines for a database URL without connecting yet."""
     if is_sqlite(url):
         # SQLite has one writer at a time. Queueing writers in the pool keeps them in order at no cost, where
         # several connections would contend inside SQLite, whose busy handler sleeps for milliseconds a try.
-        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+        writer = create_async_engine(
+            url,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
+            async_creator=inline_connector(_sqlite_path(url)),
+        )
         _configure_sqlite(writer, immediate=True)
         reader = create_async_engine(url, pool_size=4, max_overflow=4)
         _configure_sqlite(reader, immediate=False)
