@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.db.engine import open_database
-from reachout.db.group_commit import GroupCommitter
+from reachout.db.group_commit import CONFLICT_RETRIES, GroupCommitter
 from reachout.errors import ErrorCode, ReachoutError
 
 
@@ -107,3 +108,34 @@ async def test_nothing_is_answered_before_its_commit(database) -> None:  # type:
         seen_by_other_connection.append(await names(database))
     assert seen_by_other_connection == [["p"], ["p", "q"]]
     await committer.close()
+
+
+class ConflictOnce:
+    """A batch function whose first transaction loses a race: a conflicting row was committed meanwhile."""
+
+    def __init__(self, conflicts: int) -> None:
+        self.conflicts = conflicts
+        self.attempts = 0
+
+    async def __call__(self, session: AsyncSession, commands: Sequence[str]) -> list[str | ReachoutError]:
+        self.attempts += 1
+        if self.attempts <= self.conflicts:
+            raise IntegrityError(
+                "INSERT ...", {}, Exception("duplicate key value violates unique constraint")
+            )
+        return [c.upper() for c in commands]
+
+
+async def test_a_lone_command_that_lost_a_race_is_decided_again(database) -> None:  # type: ignore[no-untyped-def]
+    work = ConflictOnce(conflicts=1)
+    committer: GroupCommitter[str, str] = GroupCommitter(database.write, work, max_batch=50)
+    assert await committer.submit("greeting") == "GREETING"
+    assert work.attempts == 2
+
+
+async def test_a_conflict_that_persists_is_raised(database) -> None:  # type: ignore[no-untyped-def]
+    work = ConflictOnce(conflicts=100)
+    committer: GroupCommitter[str, str] = GroupCommitter(database.write, work, max_batch=50)
+    with pytest.raises(IntegrityError):
+        await committer.submit("greeting")
+    assert work.attempts == 1 + CONFLICT_RETRIES

@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reachout.errors import ReachoutError
@@ -27,6 +28,8 @@ R = TypeVar("R")
 BatchFunction = Callable[[AsyncSession, Sequence[C]], Awaitable[Sequence[R | ReachoutError]]]
 
 log = get_logger("group_commit")
+
+CONFLICT_RETRIES = 3
 
 
 class GroupCommitter(Generic[C, R]):
@@ -70,12 +73,17 @@ class GroupCommitter(Generic[C, R]):
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: list[tuple[C, asyncio.Future[R]]]) -> None:
+    async def _commit(self, batch: list[tuple[C, asyncio.Future[R]]], conflicts: int = 0) -> None:
         try:
             outcomes = await self._in_transaction([command for command, _ in batch])
         except Exception as error:
             if len(batch) == 1:
-                _settle(batch[0][1], error)
+                if isinstance(error, IntegrityError) and conflicts < CONFLICT_RETRIES:
+                    # Another process committed a conflicting row (say, the same user's open session) after
+                    # this transaction read: a new transaction sees it and decides again.
+                    await self._commit(batch, conflicts + 1)
+                else:
+                    _settle(batch[0][1], error)
                 return
             log.warning("batch failed; retrying its commands one by one", size=len(batch), error=repr(error))
             for item in batch:
