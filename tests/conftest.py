@@ -14,6 +14,7 @@ import pytest
 
 from reachout.app import Runtime, create_app
 from reachout.config import Settings
+from reachout.db.engine import Database, open_database
 from reachout.kit.clock import FakeClock
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
@@ -57,6 +58,16 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+async def database(database_url: str, clock: FakeClock) -> AsyncIterator[Database]:
+    """The database of `database_url`, open, with the standard provisioning document applied."""
+    db = open_database(database_url)
+    async with db.write.begin() as session:
+        await provisioning.apply(session, loader.parse(standard_document(), "test"), clock.now())
+    yield db
+    await db.dispose()
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,7 @@ from reachout.carriers.failures import failure_for
 from reachout.carriers.registry import CarrierRegistry
 from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.models import SandboxMessage
-from reachout.db.engine import Database, open_database
+from reachout.db.engine import Database
 from reachout.kit.clock import FakeClock
 from reachout.messaging import repository, service
 from reachout.messaging.dispatcher import Dispatcher
@@ -49,15 +48,6 @@ class ScriptedCarrier:
         if isinstance(answer, CarrierUnavailable):
             raise answer
         return answer
-
-
-@pytest.fixture
-async def database(database_url: str, clock: FakeClock) -> AsyncIterator[Database]:
-    db = open_database(database_url)
-    async with db.write.begin() as session:
-        await provisioning.apply(session, loader.parse(standard_document(), "test"), clock.now())
-    yield db
-    await db.dispose()
 
 
 async def accept_one(database: Database, clock: FakeClock) -> str:

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
-from reachout.db.engine import Database, open_database
+from reachout.db.engine import Database
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit.clock import FakeClock
 from reachout.kit.gcra import Rate
-from reachout.provisioning import loader
-from reachout.provisioning import service as provisioning
 from reachout.tenancy.service import RateCharge, RateLimiter
-from tests.support.provisioning import standard_document
 
 PROJECT = "clinic"  # tests/support/provisioning.py
 THREE_A_MINUTE = Rate(3, 60)
-
-
-@pytest.fixture
-async def database(database_url: str, clock: FakeClock) -> AsyncIterator[Database]:
-    db = open_database(database_url)
-    async with db.write.begin() as session:
-        await provisioning.apply(session, loader.parse(standard_document(), "test"), clock.now())
-    yield db
-    await db.dispose()
 
 
 async def charge(database: Database, limiter: RateLimiter, clock: FakeClock, count: int = 1) -> list[bool]:
