@@ -20,4 +20,4 @@ def test_conversation_ids_are_prefixed_and_in_creation_order() -> None:
     ids = [new_conversation_id() for _ in range(10_000)]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
-    assert all(re.fullmatch(r"convo_[0-9a-f]{32}", i) for i in ids)
+    assert all(re.fullmatch(r"convo_[0-9a-f]{24}", i) for i in ids)

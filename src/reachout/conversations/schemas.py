@@ -9,8 +9,8 @@ import uuid_utils
 
 
 def new_conversation_id() -> str:
-    """`convo_` and the 32 hex digits of a UUIDv7, time-ordered like message ids (see new_message_id)."""
-    return "convo_" + uuid_utils.uuid7().hex
+    """`convo_` and 24 hex digits: a UUIDv7's timestamp and 44 more bits, time-ordered like message ids."""
+    return "convo_" + uuid_utils.uuid7().hex[:24]
 
 
 @dataclass(frozen=True)
