@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reachout.db.base import Base
@@ -47,6 +47,40 @@ class Conversation(Base):
     status: Mapped[str] = mapped_column(String(16))
     end_reason: Mapped[str | None] = mapped_column(String(32))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    # The agent the conversation runs with, fixed when it opens (a pathway keeps its version to the end).
+    agent: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    agent_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     opened_at: Mapped[datetime]
     last_activity_at: Mapped[datetime]
+    # The person's first reply: from then on the inactivity timers run.
+    engaged_at: Mapped[datetime | None]
+    # Texts from the person received up to this time have had their agent turn.
+    answered_through: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+
+
+class JobKind(StrEnum):
+    """What a conversation is waiting for."""
+
+    TURN = "turn"  # the agent's answer to the person's latest texts (after the debounce window)
+    WARN = "inactivity_warning"  # no activity for the inactivity period: send the warning
+    EXPIRE = "inactivity_end"  # no reply to the warning in time: end the conversation
+
+
+class ConversationJob(Base):
+    """A durable timer of a conversation: at most one of each kind, fired once by the worker that leases it.
+
+    A worker leases a due job by pushing `due_at` past the lease and counting the attempt; the job is deleted
+    in the transaction that applies its effect, so a crashed worker's job fires again once its lease expires.
+    """
+
+    __tablename__ = "conversation_jobs"
+    __table_args__ = (UniqueConstraint("conversation_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]

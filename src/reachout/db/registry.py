@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from reachout.carriers.sandbox import models as sandbox  # noqa: F401
+from reachout.compliance import models as compliance  # noqa: F401
 from reachout.conversations import models as conversations  # noqa: F401
 from reachout.db.base import Base
 from reachout.messaging import models as messaging  # noqa: F401

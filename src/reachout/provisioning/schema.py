@@ -17,6 +17,7 @@ from pydantic import (
 from reachout.carriers.base import CarrierKind
 from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 from reachout.tenancy.enums import Capability, Environment, NumberKind
+from reachout.tenancy.settings import ConversationSettings
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
@@ -58,6 +59,7 @@ class ProjectSpec(_Strict):
     environment: Environment = Environment.LIVE
     rate_limit: RateLimitSpec = Field(default_factory=RateLimitSpec)
     agent: dict[str, Any] = Field(default_factory=dict)
+    conversations: ConversationSettings = Field(default_factory=ConversationSettings)
     webhook: WebhookSpec | None = None
     numbers: list[NumberSpec] = Field(default_factory=list)
 

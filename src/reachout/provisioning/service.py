@@ -67,6 +67,7 @@ async def _apply_project(session: AsyncSession, account_id: str, spec: ProjectSp
         "rate_limit_requests": spec.rate_limit.requests,
         "rate_limit_seconds": spec.rate_limit.per_seconds,
         "agent": dict(spec.agent),
+        "conversation_settings": spec.conversations.model_dump(mode="json"),
         "webhook_url": spec.webhook.url if spec.webhook else None,
         "webhook_secret": spec.webhook.secret if spec.webhook else None,
         "updated_at": now,

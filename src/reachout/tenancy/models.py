@@ -41,6 +41,7 @@ class Project(Base):
     rate_limit_requests: Mapped[int] = mapped_column(Integer)
     rate_limit_seconds: Mapped[float] = mapped_column(Float)
     agent: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    conversation_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     webhook_url: Mapped[str | None] = mapped_column(Text)
     webhook_secret: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]

@@ -13,6 +13,7 @@ from reachout.kit.gcra import Rate
 from reachout.tenancy.enums import Capability, Environment, NumberKind
 from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, RateLimitState
 from reachout.tenancy.schemas import ProjectView, SenderNumber
+from reachout.tenancy.settings import ConversationSettings
 
 
 async def account_for_key_hash(session: AsyncSession, key_hash: str) -> str | None:
@@ -40,6 +41,7 @@ async def project_by_connector(session: AsyncSession, connector_id: str) -> Proj
         environment=Environment(project.environment),
         rate_limit=Rate(count=project.rate_limit_requests, per_seconds=project.rate_limit_seconds),
         agent=dict(project.agent or {}),
+        conversations=ConversationSettings.model_validate(project.conversation_settings or {}),
         numbers=tuple(_sender(n) for n in numbers),
     )
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reachout.kit.gcra import Rate
 from reachout.tenancy.enums import Capability, Environment, NumberKind
+from reachout.tenancy.settings import ConversationSettings
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ProjectView:
     rate_limit: Rate
     agent: dict[str, Any]
     numbers: tuple[SenderNumber, ...]
+    conversations: ConversationSettings = field(default_factory=ConversationSettings)
 
     def senders_for(self, environment: Environment, capability: Capability) -> tuple[SenderNumber, ...]:
         """The numbers of one environment able to do one thing, in a stable order."""
