@@ -32,6 +32,7 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.MESSAGE_TOO_LONG: status.HTTP_400_BAD_REQUEST,
     ErrorCode.SENDER_NOT_PROVISIONED: status.HTTP_400_BAD_REQUEST,
     ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+    ErrorCode.RECIPIENT_OPTED_OUT: status.HTTP_400_BAD_REQUEST,
 }
 
 Accept = Callable[[OutboundRequest], Awaitable[AcceptedMessage]]

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.carriers.base import Accepted, CarrierUnavailable, InboundText, Rejected, StatusReport
 from reachout.carriers.failures import CarrierFailure, failure_for
+from reachout.compliance import service as compliance
 from reachout.conversations import service as conversations
 from reachout.conversations.schemas import Opening, SessionKey, UsersSessions, new_conversation_id
 from reachout.errors import ErrorCode, ReachoutError
@@ -119,9 +120,12 @@ async def send_greetings(
     limiter: tenancy.RateLimiter,
 ) -> list[AcceptedMessage | ReachoutError]:
     """Accept first messages, each opening a new conversation; works on many at once for group commit."""
-    verdicts = await limiter.charge(
-        session, [tenancy.RateCharge(r.project_id, r.rate_limit) for r in requests], now
+    verdicts = await _refuse_opted_out(session, requests)
+    allowed = [r for r, refusal in zip(requests, verdicts, strict=True) if refusal is None]
+    charged = iter(
+        await limiter.charge(session, [tenancy.RateCharge(r.project_id, r.rate_limit) for r in allowed], now)
     )
+    verdicts = [next(charged) if refusal is None else refusal for refusal in verdicts]
     accepted = [r for r, refusal in zip(requests, verdicts, strict=True) if refusal is None]
     known = await _users_sessions(session, accepted)
 
@@ -151,6 +155,29 @@ async def send_greetings(
     await conversations.open_sessions(session, openings, now, known)
     await repository.insert_messages(session, messages)
     return outcomes
+
+
+async def _refuse_opted_out(
+    session: AsyncSession, requests: Sequence[OutboundRequest]
+) -> list[ReachoutError | None]:
+    users_by_project: dict[str, set[str]] = {}
+    for request in requests:
+        users_by_project.setdefault(request.project_id, set()).add(request.to_number)
+    blocked = {
+        (project_id, number)
+        for project_id, users in sorted(users_by_project.items())
+        for number in await compliance.opted_out(session, project_id, users)
+    }
+    return [
+        ReachoutError(
+            ErrorCode.RECIPIENT_OPTED_OUT,
+            f"{r.to_number} has opted out of this project's messages (they replied with an opt-out keyword "
+            "such as STOP); they can opt back in by texting START.",
+        )
+        if (r.project_id, r.to_number) in blocked
+        else None
+        for r in requests
+    ]
 
 
 async def _users_sessions(

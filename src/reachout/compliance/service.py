@@ -1,0 +1,36 @@
+"""Consent: who may be messaged. An opted-out number is sent nothing but the confirmation of its opt-out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.compliance import repository
+
+
+async def opted_out(session: AsyncSession, project_id: str, numbers: Iterable[str]) -> set[str]:
+    """The numbers among these that opted out of the project's messages."""
+    return await repository.opted_out_numbers(session, project_id, numbers)
+
+
+async def is_opted_out(session: AsyncSession, project_id: str, number: str) -> bool:
+    """Whether one number opted out of the project's messages."""
+    return await repository.get_opt_out(session, project_id, number) is not None
+
+
+async def opt_out(session: AsyncSession, project_id: str, number: str, keyword: str, at: datetime) -> bool:
+    """Record an opt-out; False if the number had already opted out (it keeps its first keyword and time)."""
+    if await repository.get_opt_out(session, project_id, number) is not None:
+        return False
+    await repository.add_opt_out(session, project_id, number, keyword, at)
+    return True
+
+
+async def opt_in(session: AsyncSession, project_id: str, number: str) -> bool:
+    """Forget an opt-out; False if the number had not opted out."""
+    if await repository.get_opt_out(session, project_id, number) is None:
+        return False
+    await repository.remove_opt_out(session, project_id, number)
+    return True
