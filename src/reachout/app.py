@@ -80,7 +80,11 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         retry=messaging.RetryPolicy(settings.retry_base_seconds, settings.retry_max_attempts),
     )
     worker = Worker(
-        database, dispatcher, sandbox, MessagingCarrierEvents(), poll_seconds=settings.worker_poll_seconds
+        database,
+        dispatcher,
+        sandbox,
+        MessagingCarrierEvents(debounce_seconds=settings.debounce_seconds),
+        poll_seconds=settings.worker_poll_seconds,
     )
     limiter = RateLimiter()
     greetings: GroupCommitter[OutboundRequest, AcceptedMessage] = GroupCommitter(
@@ -169,5 +173,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_worker: bo
         return JSONResponse({"status": "ok"})
 
     app.include_router(polyai_router(runtime.directory, runtime.accept_greeting))
-    app.include_router(sandbox_router(runtime.database, runtime.sandbox, MessagingCarrierEvents()))
+    app.include_router(
+        sandbox_router(
+            runtime.database,
+            runtime.sandbox,
+            MessagingCarrierEvents(debounce_seconds=settings.debounce_seconds),
+        )
+    )
     return app

@@ -32,5 +32,12 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_attempts: int = Field(default=8, gt=0)
 
+    # Conversations: texts arriving within the debounce window are answered as one turn; an agent gets
+    # agent_timeout_seconds per turn and agent_max_attempts tries before the project's fallback text is sent.
+    debounce_seconds: float = Field(default=2.0, ge=0)
+    agent_timeout_seconds: float = Field(default=10.0, gt=0)
+    agent_max_attempts: int = Field(default=3, gt=0)
+    agent_retry_base_seconds: float = Field(default=2.0, gt=0)
+
     sandbox_sent_after_seconds: float = Field(default=0.05, ge=0)
     sandbox_delivered_after_seconds: float = Field(default=0.25, ge=0)

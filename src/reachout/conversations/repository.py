@@ -6,12 +6,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy import delete, func, insert, or_, select, tuple_
+from sqlalchemy import update as sa_update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from reachout.conversations.models import Conversation, ConversationStatus
-from reachout.conversations.schemas import SessionKey
+from reachout.conversations.models import Conversation, ConversationJob, ConversationStatus, JobKind
+from reachout.conversations.schemas import LeasedJob, SessionKey
 from reachout.db.base import table_of
 
 
@@ -63,7 +66,7 @@ async def end_many(session: AsyncSession, ids: Sequence[str], now: datetime, rea
     """End these conversations."""
     if ids:
         await session.execute(
-            update(table_of(Conversation))
+            sa_update(table_of(Conversation))
             .where(table_of(Conversation).c.id.in_(ids))
             .values(status=ConversationStatus.ENDED, end_reason=reason, ended_at=now)
         )
@@ -88,8 +91,120 @@ async def find_open(session: AsyncSession, key: SessionKey) -> str | None:
 
 async def touch(session: AsyncSession, conversation_id: str, now: datetime) -> None:
     await session.execute(
-        update(Conversation)
+        sa_update(Conversation)
         .where(Conversation.id == conversation_id)
         .values(last_activity_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+async def get(session: AsyncSession, conversation_id: str, *, lock: bool = False) -> Conversation | None:
+    """One conversation; with `lock`, held until the transaction ends."""
+    statement = select(Conversation).where(Conversation.id == conversation_id)
+    if lock:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def latest_for_key(session: AsyncSession, key: SessionKey) -> Conversation | None:
+    """The most recent conversation with this key, open or not."""
+    result = await session.execute(
+        select(Conversation)
+        .where(_key_columns() == _key_values(key))
+        .order_by(Conversation.opened_at.desc(), Conversation.id.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def update(session: AsyncSession, conversation_id: str, values: dict[str, Any]) -> None:
+    """Change columns of one conversation."""
+    await session.execute(
+        sa_update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- jobs -----------------------------------------------------------------------------------------------
+
+
+async def schedule(
+    session: AsyncSession, conversation_id: str, kind: JobKind, due_at: datetime, now: datetime
+) -> None:
+    """Make a conversation's job of this kind fire at `due_at`: created, or moved with a fresh count."""
+    dialect = session.get_bind().dialect.name
+    insert_statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(
+        table_of(ConversationJob)
+    )
+    statement = insert_statement.values(
+        conversation_id=conversation_id, kind=kind, due_at=due_at, attempts=0, created_at=now
+    ).on_conflict_do_update(
+        index_elements=["conversation_id", "kind"], set_={"due_at": due_at, "attempts": 0}
+    )
+    await session.execute(statement)
+
+
+async def cancel(session: AsyncSession, conversation_id: str, kinds: Sequence[JobKind]) -> None:
+    """Drop a conversation's pending jobs of these kinds."""
+    await session.execute(
+        delete(ConversationJob).where(
+            ConversationJob.conversation_id == conversation_id, ConversationJob.kind.in_(list(kinds))
+        )
+    )
+
+
+async def claim_jobs(
+    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+) -> list[LeasedJob]:
+    """Lease due jobs: their `due_at` moves to `lease_until`, so no other worker takes them meanwhile."""
+    due = (
+        select(ConversationJob.id)
+        .where(ConversationJob.due_at <= now)
+        .order_by(ConversationJob.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.execute(due)).scalars())
+    if not ids:
+        return []
+    rows = await session.execute(
+        sa_update(ConversationJob)
+        .where(ConversationJob.id.in_(ids))
+        .values(due_at=lease_until, attempts=ConversationJob.attempts + 1)
+        .returning(
+            ConversationJob.id,
+            ConversationJob.conversation_id,
+            ConversationJob.kind,
+            ConversationJob.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return [
+        LeasedJob(id, conversation_id, JobKind(kind), attempts)
+        for id, conversation_id, kind, attempts in rows
+    ]
+
+
+async def still_leased(session: AsyncSession, job: LeasedJob) -> bool:
+    """Lock the job if it is still this lease's (not finished, moved or re-leased by another worker)."""
+    result = await session.execute(
+        select(ConversationJob.id)
+        .where(ConversationJob.id == job.id, ConversationJob.attempts == job.attempts)
+        .with_for_update()
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def retry_job(session: AsyncSession, job_id: int, due_at: datetime) -> None:
+    await session.execute(
+        sa_update(ConversationJob)
+        .where(ConversationJob.id == job_id)
+        .values(due_at=due_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def finish_job(session: AsyncSession, job_id: int) -> None:
+    await session.execute(delete(ConversationJob).where(ConversationJob.id == job_id))

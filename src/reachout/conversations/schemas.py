@@ -30,6 +30,17 @@ class Opening:
     id: str
     key: SessionKey
     metadata: dict[str, Any] = field(default_factory=dict)
+    agent: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LeasedJob:
+    """A conversation job a worker holds; `attempts` identifies this lease."""
+
+    id: int
+    conversation_id: str
+    kind: str
+    attempts: int
 
 
 @dataclass(frozen=True)

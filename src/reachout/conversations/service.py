@@ -55,6 +55,7 @@ async def open_sessions(
                 else ConversationStatus.ENDED,
                 "end_reason": None if latest_for_key[o.key] == o.id else SUPERSEDED,
                 "metadata": dict(o.metadata),
+                "agent": dict(o.agent),
                 "opened_at": now,
                 "last_activity_at": now,
                 "ended_at": None if latest_for_key[o.key] == o.id else now,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reachout.carriers.base import InboundText, StatusReport
+from reachout.conversations.inbound import InboundOutcome, handle_inbound
 from reachout.logs import get_logger
 from reachout.messaging import service
 
@@ -13,7 +14,10 @@ log = get_logger("carrier_events")
 
 
 class MessagingCarrierEvents:
-    """Implements `carriers.base.CarrierEvents` with messaging's services."""
+    """Implements `carriers.base.CarrierEvents`: statuses go to messaging, texts to the conversations."""
+
+    def __init__(self, *, debounce_seconds: float) -> None:
+        self._debounce = debounce_seconds
 
     async def statuses(self, session: Any, reports: Sequence[StatusReport]) -> None:
         outcomes = await service.apply_statuses(session, reports)
@@ -22,5 +26,6 @@ class MessagingCarrierEvents:
                 log.info("status report for an unknown message acknowledged", sid=report.sid)
 
     async def inbound(self, session: Any, text: InboundText) -> None:
-        if await service.receive(session, text) is None:
+        result = await handle_inbound(session, text, debounce_seconds=self._debounce)
+        if result.outcome is InboundOutcome.DUPLICATE:
             log.info("duplicate inbound text ignored", sid=text.sid)

@@ -34,6 +34,19 @@ class OutboundRequest:
     sender: str | None
     candidates: tuple[str, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
+    agent: dict[str, Any] = field(default_factory=dict)  # the project's agent, which the conversation keeps
+
+
+@dataclass(frozen=True)
+class ConversationText:
+    """A text reachout sends within a conversation: an agent's reply, a keyword answer, a warning."""
+
+    project_id: str
+    conversation_id: str | None
+    channel: str
+    from_number: str
+    to_number: str
+    body: str
 
 
 @dataclass(frozen=True)

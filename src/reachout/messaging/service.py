@@ -23,6 +23,7 @@ from reachout.messaging import repository
 from reachout.messaging.models import Direction
 from reachout.messaging.schemas import (
     AcceptedMessage,
+    ConversationText,
     MessageState,
     MessageView,
     OutboundRequest,
@@ -110,6 +111,7 @@ def plan_greeting(
         sender=sender,
         candidates=candidates,
         metadata=dict(metadata or {}),
+        agent=dict(project.agent),
     )
 
 
@@ -146,11 +148,15 @@ async def send_greetings(
             id=new_conversation_id(),
             key=SessionKey(request.project_id, request.channel, sender, request.to_number),
             metadata=request.metadata,
+            agent=request.agent,
         )
         message_id = new_message_id()
         openings.append(opening)
         # The row records the acceptance (queued, created_at); events record what happens to it after.
-        messages.append(_outbound_row(message_id, request, sender, opening.id, now))
+        text = ConversationText(
+            request.project_id, opening.id, request.channel, sender, request.to_number, request.body
+        )
+        messages.append(_outbound_row(message_id, text, now))
         outcomes.append(AcceptedMessage(message_id, opening.id, sender))
     await conversations.open_sessions(session, openings, now, known)
     await repository.insert_messages(session, messages)
@@ -192,19 +198,24 @@ async def _users_sessions(
     }
 
 
-def _outbound_row(
-    message_id: str, request: OutboundRequest, sender: str, conversation_id: str, now: datetime
-) -> dict[str, Any]:
-    segments = count_segments(request.body)
+async def queue_texts(session: AsyncSession, texts: Sequence[ConversationText], now: datetime) -> list[str]:
+    """Queue texts for the dispatcher (the caller has checked consent); returns their message ids."""
+    rows = [_outbound_row(new_message_id(), text, now) for text in texts]
+    await repository.insert_messages(session, rows)
+    return [row["id"] for row in rows]
+
+
+def _outbound_row(message_id: str, text: ConversationText, now: datetime) -> dict[str, Any]:
+    segments = count_segments(text.body)
     return {
         "id": message_id,
-        "project_id": request.project_id,
-        "conversation_id": conversation_id,
+        "project_id": text.project_id,
+        "conversation_id": text.conversation_id,
         "direction": Direction.OUTBOUND,
-        "channel": request.channel,
-        "from_number": sender,
-        "to_number": request.to_number,
-        "body": request.body,
+        "channel": text.channel,
+        "from_number": text.from_number,
+        "to_number": text.to_number,
+        "body": text.body,
         "status": MessageStatus.QUEUED,
         "num_segments": segments.segments,
         "encoding": segments.encoding,
@@ -403,16 +414,15 @@ def _transition(state: MessageState, report: StatusReport) -> tuple[TransitionOu
     return outcome, values
 
 
-async def receive(session: AsyncSession, text: InboundText) -> str | None:
-    """Store a text a person sent; returns its message id, or None for a carrier retry already stored."""
-    if await repository.inbound_exists(session, text.sid):
-        return None
-    project_id = await tenancy.project_for_number(session, text.to_number)
-    conversation_id = None
-    if project_id is not None:
-        conversation_id = await conversations.join_open(
-            session, SessionKey(project_id, text.channel, text.to_number, text.from_number), text.received_at
-        )
+async def inbound_exists(session: AsyncSession, sid: str) -> bool:
+    """Whether a text with this carrier sid was already stored (a carrier retrying its webhook)."""
+    return await repository.inbound_exists(session, sid)
+
+
+async def store_inbound(
+    session: AsyncSession, text: InboundText, project_id: str | None, conversation_id: str | None
+) -> str:
+    """Store a text a person sent, with its `received` event; returns its message id."""
     segments = count_segments(text.body)
     message_id = new_message_id()
     await repository.insert_messages(

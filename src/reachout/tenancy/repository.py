@@ -27,8 +27,16 @@ async def project_by_connector(session: AsyncSession, connector_id: str) -> Proj
     project = (
         await session.execute(select(Project).where(Project.connector_id == connector_id))
     ).scalar_one_or_none()
-    if project is None:
-        return None
+    return None if project is None else await _view(session, project)
+
+
+async def project_by_id(session: AsyncSession, project_id: str) -> ProjectView | None:
+    """A project, with its numbers, by its id."""
+    project = await session.get(Project, project_id)
+    return None if project is None else await _view(session, project)
+
+
+async def _view(session: AsyncSession, project: Project) -> ProjectView:
     numbers = (
         await session.execute(
             select(PhoneNumber).where(PhoneNumber.project_id == project.id).order_by(PhoneNumber.number)

@@ -190,6 +190,11 @@ def _decide(
     return verdicts, state
 
 
+async def project(session: AsyncSession, project_id: str) -> ProjectView | None:
+    """A project as sends and conversations need it (uncached: for the worker and inbound paths)."""
+    return await repository.project_by_id(session, project_id)
+
+
 async def project_for_number(session: AsyncSession, number: str) -> str | None:
     """The project a number is provisioned to, if any."""
     return await repository.project_for_number(session, number)

@@ -1,0 +1,187 @@
+"""What happens when a person texts one of reachout's numbers: the one path every carrier's inbound webhook
+and the sandbox's `/sandbox/inbound` take.
+
+In order: a carrier's retry of a text already stored is dropped; a text to a number no project owns is kept
+as an orphan; opt-out, opt-in and help keywords are answered before any agent sees the text; an opted-out
+person's texts are kept, never answered; otherwise the text joins its session (or opens one, per the
+project's `after_timeout`) and the agent's turn is scheduled after the debounce window, so texts sent in
+quick succession are answered as one. Sending and the agent's turn happen later, from durable rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.carriers.base import InboundText
+from reachout.compliance import service as compliance
+from reachout.compliance.keywords import KeywordKind, classify
+from reachout.conversations import repository
+from reachout.conversations.models import Conversation, ConversationStatus, JobKind
+from reachout.conversations.schemas import SessionKey, new_conversation_id
+from reachout.logs import get_logger
+from reachout.messaging import service as messaging
+from reachout.messaging.schemas import ConversationText
+from reachout.tenancy import service as tenancy
+from reachout.tenancy.schemas import ProjectView
+from reachout.tenancy.settings import AfterTimeout
+
+log = get_logger("inbound")
+
+OPTED_OUT = "opted_out"
+INACTIVITY_JOBS = (JobKind.WARN, JobKind.EXPIRE)
+
+
+class InboundOutcome(StrEnum):
+    """What became of an inbound text."""
+
+    DUPLICATE = "duplicate"  # a carrier's retry of a text already stored
+    ORPHANED = "orphaned"  # sent to a number no project owns
+    KEYWORD = "keyword"  # an opt-out, opt-in or help keyword, answered by reachout
+    IGNORED = "ignored"  # stored, not answered (an opted-out sender, or a session ended with store_only)
+    TURN = "turn"  # stored in a conversation whose agent will answer
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    outcome: InboundOutcome
+    message_id: str | None = None
+    conversation_id: str | None = None
+    queued: int = 0  # texts queued for sending (keyword answers)
+
+
+async def handle_inbound(
+    session: AsyncSession, text: InboundText, *, debounce_seconds: float
+) -> InboundResult:
+    """Store a person's text and decide what answers it; the caller commits."""
+    if await messaging.inbound_exists(session, text.sid):
+        return InboundResult(InboundOutcome.DUPLICATE)
+    project_id = await tenancy.project_for_number(session, text.to_number)
+    project = None if project_id is None else await tenancy.project(session, project_id)
+    if project is None:
+        message_id = await messaging.store_inbound(session, text, None, None)
+        log.warning("text to a number no project owns kept as an orphan", to=text.to_number, sid=text.sid)
+        return InboundResult(InboundOutcome.ORPHANED, message_id)
+
+    key = SessionKey(project.id, text.channel, text.to_number, text.from_number)
+    now = text.received_at
+    latest = await repository.latest_for_key(session, key)
+    open_conversation = latest if latest is not None and latest.status == ConversationStatus.OPEN else None
+
+    keyword = classify(text.body)
+    opted_out = await compliance.is_opted_out(session, project.id, text.from_number)
+    if keyword is not None and (keyword.kind is not KeywordKind.OPT_IN or keyword.word != "YES" or opted_out):
+        # YES is an ordinary answer unless the sender has opted out; START and UNSTOP always opt in.
+        conversation_id = open_conversation.id if open_conversation is not None else None
+        message_id = await messaging.store_inbound(session, text, project.id, conversation_id)
+        answer = await _answer_keyword(
+            session, project, key, keyword.kind, keyword.word, open_conversation, now
+        )
+        if answer is not None:
+            await messaging.queue_texts(
+                session,
+                [
+                    ConversationText(
+                        project.id, conversation_id, text.channel, text.to_number, text.from_number, answer
+                    )
+                ],
+                now,
+            )
+        return InboundResult(
+            InboundOutcome.KEYWORD, message_id, conversation_id, queued=int(answer is not None)
+        )
+
+    if opted_out:
+        conversation_id = open_conversation.id if open_conversation is not None else None
+        message_id = await messaging.store_inbound(session, text, project.id, conversation_id)
+        return InboundResult(InboundOutcome.IGNORED, message_id, conversation_id)
+
+    if open_conversation is not None:
+        conversation_id = open_conversation.id
+    elif latest is not None and project.conversations.after_timeout is AfterTimeout.STORE_ONLY:
+        message_id = await messaging.store_inbound(session, text, project.id, latest.id)
+        return InboundResult(InboundOutcome.IGNORED, message_id, latest.id)
+    else:
+        conversation_id = await _open_on_inbound(session, project, key, now)
+
+    message_id = await messaging.store_inbound(session, text, project.id, conversation_id)
+    await _engage(session, open_conversation, conversation_id, now)
+    await repository.schedule(
+        session, conversation_id, JobKind.TURN, now + timedelta(seconds=debounce_seconds), now
+    )
+    return InboundResult(InboundOutcome.TURN, message_id, conversation_id)
+
+
+async def _answer_keyword(
+    session: AsyncSession,
+    project: ProjectView,
+    key: SessionKey,
+    kind: KeywordKind,
+    word: str,
+    open_conversation: Conversation | None,
+    now: datetime,
+) -> str | None:
+    """Apply a keyword; the text to answer with, or None when nothing may be sent."""
+    settings = project.conversations
+    if kind is KeywordKind.OPT_OUT:
+        if open_conversation is not None:
+            await end(session, open_conversation.id, OPTED_OUT, now)
+        newly = await compliance.opt_out(session, project.id, key.user_number, word, now)
+        # One confirmation: a repeated STOP from an opted-out number gets none.
+        return settings.opt_out_text if newly else None
+    if kind is KeywordKind.OPT_IN:
+        await compliance.opt_in(session, project.id, key.user_number)
+        return settings.opt_in_text
+    return settings.help_text
+
+
+async def _open_on_inbound(
+    session: AsyncSession, project: ProjectView, key: SessionKey, now: datetime
+) -> str:
+    conversation_id = new_conversation_id()
+    await repository.insert_many(
+        session,
+        [
+            {
+                "id": conversation_id,
+                "project_id": key.project_id,
+                "channel": key.channel,
+                "agent_number": key.agent_number,
+                "user_number": key.user_number,
+                "status": ConversationStatus.OPEN,
+                "end_reason": None,
+                "metadata": {},
+                "agent": dict(project.agent),
+                "variables": {},
+                "agent_state": {},
+                "opened_at": now,
+                "last_activity_at": now,
+                "engaged_at": None,
+                "answered_through": None,
+                "ended_at": None,
+            }
+        ],
+    )
+    return conversation_id
+
+
+async def _engage(
+    session: AsyncSession, open_conversation: Conversation | None, conversation_id: str, now: datetime
+) -> None:
+    """The person is active: the inactivity clock restarts (a pending warning or end is called off)."""
+    values: dict[str, object] = {"last_activity_at": now}
+    if open_conversation is None or open_conversation.engaged_at is None:
+        values["engaged_at"] = now
+    await repository.update(session, conversation_id, values)
+    await repository.cancel(session, conversation_id, INACTIVITY_JOBS)
+
+
+async def end(session: AsyncSession, conversation_id: str, reason: str, now: datetime) -> None:
+    """End a conversation and call off everything it was waiting for."""
+    await repository.update(
+        session, conversation_id, {"status": ConversationStatus.ENDED, "end_reason": reason, "ended_at": now}
+    )
+    await repository.cancel(session, conversation_id, (JobKind.TURN, *INACTIVITY_JOBS))
