@@ -14,11 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from reachout.agents.registry import AgentRegistry
 from reachout.carriers.base import CarrierKind
 from reachout.carriers.registry import CarrierRegistry
 from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.routes import sandbox_router
 from reachout.config import Settings
+from reachout.conversations.turns import ConversationWorker, TurnPolicy
 from reachout.db import migrate
 from reachout.db.engine import Database, open_database
 from reachout.db.group_commit import GroupCommitter
@@ -58,9 +60,12 @@ class Runtime:
         return accepted
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, clock: Clock | None = None, agents: AgentRegistry | None = None
+) -> Runtime:
     """Wire one process's services; nothing connects until first use."""
     clock = clock or SystemClock()
+    agents = agents or default_agents()
     database = open_database(settings.database_url)
     sandbox = SandboxCarrier(
         database.write,
@@ -79,9 +84,21 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         lease_seconds=settings.lease_seconds,
         retry=messaging.RetryPolicy(settings.retry_base_seconds, settings.retry_max_attempts),
     )
+    conversations = ConversationWorker(
+        database,
+        agents,
+        clock,
+        TurnPolicy(
+            lease_seconds=settings.lease_seconds,
+            agent_timeout_seconds=settings.agent_timeout_seconds,
+            max_attempts=settings.agent_max_attempts,
+            retry_base_seconds=settings.agent_retry_base_seconds,
+        ),
+    )
     worker = Worker(
         database,
         dispatcher,
+        conversations,
         sandbox,
         MessagingCarrierEvents(debounce_seconds=settings.debounce_seconds),
         poll_seconds=settings.worker_poll_seconds,
@@ -119,6 +136,11 @@ async def prepare_database(runtime: Runtime) -> None:
         )
 
 
+def default_agents() -> AgentRegistry:
+    """Every agent kind this build of reachout can run."""
+    return AgentRegistry({})
+
+
 def tune_garbage_collector() -> None:
     """Move the start-up heap out of the collector's sight.
 
@@ -128,9 +150,15 @@ def tune_garbage_collector() -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, run_worker: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    run_worker: bool = True,
+    agents: AgentRegistry | None = None,
+) -> FastAPI:
     """The HTTP application; with `run_worker` it also dispatches and reports in the same process."""
-    runtime = build_runtime(settings, clock)
+    runtime = build_runtime(settings, clock, agents)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

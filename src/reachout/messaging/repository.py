@@ -129,6 +129,16 @@ async def get_view(session: AsyncSession, message_id: str) -> MessageView | None
     return None if row is None else to_view(row)
 
 
+async def conversation_messages(session: AsyncSession, conversation_id: str) -> list[MessageView]:
+    """A conversation's messages, oldest first."""
+    rows = await session.execute(
+        select(Message)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.created_at, Message.id)
+    )
+    return [to_view(row) for row in rows.scalars()]
+
+
 async def count_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(Message.status, func.count()).group_by(Message.status))
     return {status: count for status, count in rows}

@@ -459,6 +459,11 @@ async def store_inbound(
     return message_id
 
 
+async def conversation_messages(session: AsyncSession, conversation_id: str) -> list[MessageView]:
+    """A conversation's messages, oldest first."""
+    return await repository.conversation_messages(session, conversation_id)
+
+
 async def get(session: AsyncSession, message_id: str) -> MessageView | None:
     """A message as it stands now."""
     return await repository.get_view(session, message_id)

@@ -1,4 +1,4 @@
-"""The worker loop: drives the dispatcher and the sandbox's status reports until told to stop."""
+"""The worker loop: drives conversation jobs, the dispatcher and the sandbox's reports until told to stop."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 
 from reachout.carriers.base import CarrierEvents
 from reachout.carriers.sandbox.carrier import SandboxCarrier
+from reachout.conversations.turns import ConversationWorker
 from reachout.db.engine import Database
 from reachout.logs import get_logger
 from reachout.messaging.dispatcher import Dispatcher
@@ -23,6 +24,7 @@ class Worker:
         self,
         database: Database,
         dispatcher: Dispatcher,
+        conversations: ConversationWorker,
         sandbox: SandboxCarrier | None,
         events: CarrierEvents,
         *,
@@ -30,6 +32,7 @@ class Worker:
     ) -> None:
         self._database = database
         self._dispatcher = dispatcher
+        self._conversations = conversations
         self._sandbox = sandbox
         self._events = events
         self._poll = poll_seconds
@@ -41,7 +44,8 @@ class Worker:
 
     async def run_once(self) -> int:
         """One pass over every kind of work; returns how many items were handled."""
-        handled = await self._dispatcher.dispatch_once()
+        handled = await self._conversations.run_once()
+        handled += await self._dispatcher.dispatch_once()
         if self._sandbox is not None:
             async with self._database.write.begin() as session:
                 reports = await self._sandbox.take_due_reports(session)

@@ -1,0 +1,256 @@
+"""The conversation worker: fires due conversation jobs — the agent's turns and the inactivity timers.
+
+A job is leased in one short transaction (its `due_at` pushed past the lease, its attempt counted), worked
+outside any transaction (an agent may take seconds), and applied in a second transaction that first checks
+the lease is still this one: a newer text moved the turn (it will be answered with the newer text included),
+or the lease expired and another worker took over. So each job's effect — a reply queued, a warning sent, a
+conversation ended — is committed exactly once, and a crash anywhere means the job fires again later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.agents.base import AgentTurn, ConversationView, Line, Speaker
+from reachout.agents.registry import AgentRegistry
+from reachout.compliance import service as compliance
+from reachout.conversations import repository
+from reachout.conversations.inbound import OPTED_OUT, end
+from reachout.conversations.models import Conversation, ConversationStatus, JobKind
+from reachout.conversations.schemas import LeasedJob
+from reachout.db.engine import Database
+from reachout.kit.clock import Clock
+from reachout.logs import get_logger
+from reachout.messaging import service as messaging
+from reachout.messaging.models import Direction
+from reachout.messaging.schemas import ConversationText, MessageView
+from reachout.tenancy import service as tenancy
+from reachout.tenancy.schemas import ProjectView
+
+log = get_logger("conversations")
+
+INACTIVITY = "inactivity"
+AGENT_FAILED = "agent_failed"
+
+
+@dataclass(frozen=True)
+class TurnPolicy:
+    """How long a worker holds a job, how long an agent may think, and how often it may fail."""
+
+    lease_seconds: float = 30.0
+    agent_timeout_seconds: float = 10.0
+    max_attempts: int = 3
+    retry_base_seconds: float = 2.0
+    batch_size: int = 20
+
+
+@dataclass(frozen=True)
+class _TurnInput:
+    conversation: Conversation
+    project: ProjectView
+    view: ConversationView
+    pending: tuple[MessageView, ...]
+
+
+class ConversationWorker:
+    """Fires due conversation jobs; any number of workers may run against one database."""
+
+    def __init__(self, database: Database, agents: AgentRegistry, clock: Clock, policy: TurnPolicy) -> None:
+        self._database = database
+        self._agents = agents
+        self._clock = clock
+        self._policy = policy
+
+    async def run_once(self) -> int:
+        """Lease the due jobs and fire each; returns how many were leased."""
+        now = self._clock.now()
+        async with self._database.write.begin() as session:
+            jobs = await repository.claim_jobs(
+                session, now, now + timedelta(seconds=self._policy.lease_seconds), self._policy.batch_size
+            )
+        for job in jobs:
+            try:
+                if job.kind == JobKind.TURN:
+                    await self._turn(job)
+                else:
+                    await self._timer(job)
+            except Exception:  # one job's bug must not stop the others; its lease expires and it runs again
+                log.exception("conversation job failed", job=job.id, kind=job.kind)
+        return len(jobs)
+
+    # --- the agent's turn -------------------------------------------------------------------------------
+
+    async def _turn(self, job: LeasedJob) -> None:
+        async with self._database.read() as session:
+            prepared = await self._prepare(session, job)
+        if prepared is None:
+            await self._finish(job)
+            return
+        try:
+            turn = await asyncio.wait_for(self._ask_agent(prepared), self._policy.agent_timeout_seconds)
+        except Exception as error:  # the agent raised, timed out or is misconfigured: the text is never lost
+            await self._agent_failed(job, prepared, error)
+            return
+        async with self._database.write.begin() as session:
+            if not await repository.still_leased(session, job):
+                return
+            await self._apply(session, prepared, turn)
+            await repository.finish_job(session, job.id)
+
+    async def _prepare(self, session: AsyncSession, job: LeasedJob) -> _TurnInput | None:
+        conversation = await repository.get(session, job.conversation_id)
+        if conversation is None or conversation.status != ConversationStatus.OPEN:
+            return None
+        project = await tenancy.project(session, conversation.project_id)
+        if project is None:
+            return None
+        messages = await messaging.conversation_messages(session, conversation.id)
+        pending = tuple(
+            m
+            for m in messages
+            if m.direction == Direction.INBOUND
+            and (conversation.answered_through is None or m.created_at > conversation.answered_through)
+        )
+        if not pending:
+            return None
+        view = ConversationView(
+            conversation_id=conversation.id,
+            project_id=conversation.project_id,
+            channel=conversation.channel,
+            agent_number=conversation.agent_number,
+            user_number=conversation.user_number,
+            history=tuple(_line(m) for m in messages),
+            metadata=dict(conversation.metadata_ or {}),
+            variables=dict(conversation.variables or {}),
+            state=dict(conversation.agent_state or {}),
+        )
+        return _TurnInput(conversation, project, view, pending)
+
+    async def _ask_agent(self, prepared: _TurnInput) -> AgentTurn:
+        config = prepared.conversation.agent or prepared.project.agent
+        async with self._database.read() as session:
+            agent = await self._agents.agent_for(session, config)
+        view = prepared.view
+        variables: dict[str, Any] = dict(view.variables)
+        if not view.state:  # the start hook runs once, before the agent's first turn
+            started = await agent.start(replace(view, history=_before(view.history, prepared.pending)))
+            variables.update(started.variables)
+            view = replace(view, variables=variables, state=dict(started.state))
+        turn = await agent.respond(view, "\n".join(m.body for m in prepared.pending))
+        variables.update(turn.variables)
+        return replace(turn, variables=variables)
+
+    async def _apply(self, session: AsyncSession, prepared: _TurnInput, turn: AgentTurn) -> None:
+        conversation = await repository.get(session, prepared.conversation.id, lock=True)
+        if conversation is None or conversation.status != ConversationStatus.OPEN:
+            return
+        now = self._clock.now()
+        user = conversation.user_number
+        if turn.reply and not await compliance.is_opted_out(session, conversation.project_id, user):
+            await messaging.queue_texts(session, [_text(conversation, turn.reply)], now)
+        await repository.update(
+            session,
+            conversation.id,
+            {
+                "variables": dict(turn.variables),
+                "agent_state": dict(turn.state),
+                "answered_through": max(m.created_at for m in prepared.pending),
+                "last_activity_at": now,
+            },
+        )
+        if turn.end is not None:
+            await end(session, conversation.id, turn.end, now)
+        else:
+            await self._restart_inactivity(session, conversation.id, prepared.project, now)
+
+    async def _agent_failed(self, job: LeasedJob, prepared: _TurnInput, error: Exception) -> None:
+        now = self._clock.now()
+        async with self._database.write.begin() as session:
+            if not await repository.still_leased(session, job):
+                return
+            if job.attempts < self._policy.max_attempts:
+                delay = self._policy.retry_base_seconds * 2 ** (job.attempts - 1)
+                log.warning(
+                    "agent turn failed; retrying", job=job.id, attempt=job.attempts, error=repr(error)
+                )
+                await repository.retry_job(session, job.id, now + timedelta(seconds=delay))
+                return
+            log.error(
+                "agent turn failed for good; fallback text sent",
+                conversation=prepared.conversation.id,
+                attempts=job.attempts,
+                error=repr(error),
+                reason=AGENT_FAILED,
+            )
+            fallback = AgentTurn(
+                reply=prepared.project.conversations.fallback_text, state=prepared.view.state
+            )
+            await self._apply(session, prepared, replace(fallback, variables=prepared.view.variables))
+            await repository.finish_job(session, job.id)
+
+    # --- inactivity -------------------------------------------------------------------------------------
+
+    async def _timer(self, job: LeasedJob) -> None:
+        now = self._clock.now()
+        async with self._database.write.begin() as session:
+            if not await repository.still_leased(session, job):
+                return
+            await repository.finish_job(session, job.id)
+            conversation = await repository.get(session, job.conversation_id, lock=True)
+            if conversation is None or conversation.status != ConversationStatus.OPEN:
+                return
+            project = await tenancy.project(session, conversation.project_id)
+            if project is None:
+                return
+            settings = project.conversations.inactivity
+            opted_out = await compliance.is_opted_out(session, project.id, conversation.user_number)
+            if opted_out:
+                await end(session, conversation.id, OPTED_OUT, now)
+            elif job.kind == JobKind.WARN:
+                await messaging.queue_texts(session, [_text(conversation, settings.warning_message)], now)
+                expire_at = now + timedelta(seconds=settings.end_after_warning_seconds)
+                await repository.schedule(session, conversation.id, JobKind.EXPIRE, expire_at, now)
+            else:
+                if settings.timeout_message is not None:
+                    await messaging.queue_texts(session, [_text(conversation, settings.timeout_message)], now)
+                await end(session, conversation.id, INACTIVITY, now)
+
+    async def _restart_inactivity(
+        self, session: AsyncSession, conversation_id: str, project: ProjectView, now: datetime
+    ) -> None:
+        warn_at = now + timedelta(seconds=project.conversations.inactivity.warn_after_seconds)
+        await repository.cancel(session, conversation_id, (JobKind.EXPIRE,))
+        await repository.schedule(session, conversation_id, JobKind.WARN, warn_at, now)
+
+    async def _finish(self, job: LeasedJob) -> None:
+        async with self._database.write.begin() as session:
+            if await repository.still_leased(session, job):
+                await repository.finish_job(session, job.id)
+
+
+def _line(message: MessageView) -> Line:
+    speaker = Speaker.USER if message.direction == Direction.INBOUND else Speaker.AGENT
+    return Line(speaker, message.body, message.created_at)
+
+
+def _before(history: Sequence[Line], pending: Sequence[MessageView]) -> tuple[Line, ...]:
+    """The history as it stood when the conversation opened: before the texts now being answered."""
+    first = min(m.created_at for m in pending)
+    return tuple(line for line in history if line.at < first)
+
+
+def _text(conversation: Conversation, body: str) -> ConversationText:
+    return ConversationText(
+        conversation.project_id,
+        conversation.id,
+        conversation.channel,
+        conversation.agent_number,
+        conversation.user_number,
+        body,
+    )

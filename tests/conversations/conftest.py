@@ -1,0 +1,121 @@
+"""A reachout whose project is answered by a scripted agent, and helpers to text it like a handset."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from reachout.agents.base import Agent, AgentKind, AgentTurn, ConversationView, EndReason
+from reachout.agents.registry import AgentRegistry
+from reachout.app import create_app
+from reachout.kit.clock import FakeClock
+from tests.conftest import Service, make_settings
+from tests.support.provisioning import SENDER, USER, standard_document
+
+DEBOUNCE = 2.0
+
+
+@dataclass
+class ScriptedAgent:
+    """Answers "you said: <text>"; ends on "bye"; raises while `failures` remain; records what it heard."""
+
+    failures: int = 0
+    heard: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+
+    async def start(self, conversation: ConversationView) -> AgentTurn:
+        self.started.append(conversation.conversation_id)
+        return AgentTurn(reply=None, state={"turns": 0})
+
+    async def respond(self, conversation: ConversationView, text: str) -> AgentTurn:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("the model is down")
+        self.heard.append(text)
+        turns = int(conversation.state.get("turns", 0)) + 1
+        end = EndReason.COMPLETED if text.strip().lower() == "bye" else None
+        return AgentTurn(
+            reply=f"you said: {text}", variables={"turns": turns}, state={"turns": turns}, end=end
+        )
+
+
+@dataclass
+class Chat:
+    """The service, its scripted agent, and a handset's view of it."""
+
+    service: Service
+    agent: ScriptedAgent
+
+    @property
+    def clock(self) -> FakeClock:
+        return self.service.clock
+
+    async def text(self, body: str, *, from_: str = USER, to: str = SENDER) -> httpx.Response:
+        payload = {"from": from_, "to": to, "body": body}
+        response = await self.service.client.post("/sandbox/inbound", json=payload)
+        assert response.status_code == 201, response.text
+        return response
+
+    async def received(self, number: str = USER) -> list[str]:
+        """What the handset received, oldest first."""
+        response = await self.service.client.get(f"/sandbox/handsets/{number}/messages")
+        return [m["body"] for m in response.json() if m["direction"] == "to_handset"]
+
+    async def settle(self, seconds: float = 30.0, step: float = 1.0) -> None:
+        """Let time pass in steps, working at each: turns fire, texts are sent and delivered."""
+        elapsed = 0.0
+        while elapsed < seconds:
+            await self.service.work()
+            self.clock.advance(step)
+            elapsed += step
+        await self.service.work()
+
+
+def project_document(**conversations: Any) -> dict[str, Any]:
+    document = standard_document()
+    project = document["accounts"][0]["projects"][0]
+    project["agent"] = {"pathway": "scripted"}
+    if conversations:
+        project["conversations"] = conversations
+    return document
+
+
+def registry_of(agent: Agent) -> AgentRegistry:
+    async def factory(_session: Any, _config: Mapping[str, Any]) -> Agent:
+        return agent
+
+    return AgentRegistry({AgentKind.PATHWAY: factory})
+
+
+@pytest.fixture
+def agent() -> ScriptedAgent:
+    return ScriptedAgent()
+
+
+@pytest.fixture
+def chat_factory(database_url: str, clock: FakeClock, agent: ScriptedAgent) -> Callable[..., Any]:
+    """Build a Chat with project conversation settings; use as `async with chat_factory(...) as chat`."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def build(**conversations: Any) -> AsyncIterator[Chat]:
+        settings = make_settings(database_url, debounce_seconds=DEBOUNCE, agent_retry_base_seconds=1.0)
+        app = create_app(settings, clock=clock, run_worker=False, agents=registry_of(agent))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
+                service = Service(runtime=app.state.runtime, client=client, clock=clock)
+                await service.provision(project_document(**conversations))
+                yield Chat(service, agent)
+
+    return build
+
+
+@pytest.fixture
+async def chat(chat_factory: Callable[..., Any]) -> AsyncIterator[Chat]:
+    async with chat_factory() as built:
+        yield built
