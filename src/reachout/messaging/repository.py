@@ -42,7 +42,7 @@ async def claim_due(
             Message.next_attempt_at <= now,
             Message.direction == Direction.OUTBOUND,
         )
-        .order_by(Message.next_attempt_at)
+        .order_by(Message.next_attempt_at, Message.id)  # ids are time-ordered: a conversation keeps its order
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -66,7 +66,7 @@ async def claim_due(
         )
         .execution_options(synchronize_session=False)
     )
-    return [
+    claimed = [
         ClaimedMessage(
             id=row.id,
             channel=row.channel,
@@ -78,6 +78,7 @@ async def claim_due(
         )
         for row in result
     ]
+    return sorted(claimed, key=lambda m: m.id)  # RETURNING has no order; ids are time-ordered
 
 
 async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable[str]) -> list[MessageState]:
