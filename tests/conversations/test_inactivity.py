@@ -1,0 +1,69 @@
+"""PolyAI's inactivity rule, driven by the fake clock: once the person has replied, a warning after the
+inactivity period; a reply within the window keeps the conversation open, silence ends it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reachout.tenancy.settings import WARNING_TEXT
+from tests.conversations.conftest import Chat
+from tests.conversations.test_turns import conversations, greet
+
+DAY = 24 * 3600.0
+
+
+async def test_no_timer_runs_until_the_person_has_replied(chat: Chat) -> None:
+    await greet(chat)
+    await chat.settle(2 * DAY, step=3600)
+    [conversation] = await conversations(chat)
+    assert conversation.status == "open"
+    assert len(await chat.received()) == 1  # the greeting only
+
+
+async def test_warned_then_revived(chat: Chat) -> None:
+    await greet(chat)
+    await chat.text("Can I move it?")
+    await chat.settle(60)
+    await chat.settle(DAY - 120, step=3600)
+    assert WARNING_TEXT not in await chat.received()
+    await chat.settle(300, step=60)
+    assert (await chat.received())[-1] == WARNING_TEXT
+    await chat.text("still here")  # within the 10 minutes
+    await chat.settle(60)
+    await chat.settle(DAY - 300, step=3600)  # a new 24 h starts with the activity
+    [conversation] = await conversations(chat)
+    assert conversation.status == "open"
+    assert (await chat.received()).count(WARNING_TEXT) == 1
+
+
+async def test_warned_then_ended(chat: Chat) -> None:
+    await greet(chat)
+    await chat.text("Can I move it?")
+    await chat.settle(60)
+    await chat.settle(DAY + 60, step=600)
+    assert (await chat.received())[-1] == WARNING_TEXT
+    await chat.settle(11 * 60, step=60)
+    [conversation] = await conversations(chat)
+    assert (conversation.status, conversation.end_reason) == ("ended", "inactivity")
+    await chat.text("sorry, I was away")  # a text after the end opens a new session
+    await chat.settle(60)
+    assert [c.status for c in await conversations(chat)] == ["ended", "open"]
+
+
+async def test_durations_and_messages_are_per_project(chat_factory: Any) -> None:
+    inactivity = {
+        "warn_after_seconds": 600,
+        "end_after_warning_seconds": 120,
+        "warning_message": "Still there?",
+        "timeout_message": "Closing this chat. Text us any time.",
+    }
+    async with chat_factory(inactivity=inactivity) as chat:
+        await greet(chat)
+        await chat.text("hi")
+        await chat.settle(60)
+        await chat.settle(600, step=30)
+        assert (await chat.received())[-1] == "Still there?"
+        await chat.settle(150, step=30)
+        assert (await chat.received())[-1] == "Closing this chat. Text us any time."
+        [conversation] = await conversations(chat)
+        assert conversation.end_reason == "inactivity"
