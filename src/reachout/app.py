@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from reachout.agents.registry import AgentRegistry
+from reachout.agents.service import default_registry
 from reachout.carriers.base import CarrierKind
 from reachout.carriers.registry import CarrierRegistry
 from reachout.carriers.sandbox.carrier import SandboxCarrier
@@ -65,7 +66,7 @@ def build_runtime(
 ) -> Runtime:
     """Wire one process's services; nothing connects until first use."""
     clock = clock or SystemClock()
-    agents = agents or default_agents()
+    agents = agents or default_registry()
     database = open_database(settings.database_url)
     sandbox = SandboxCarrier(
         database.write,
@@ -134,11 +135,6 @@ async def prepare_database(runtime: Runtime) -> None:
             projects=applied.projects,
             numbers=applied.numbers,
         )
-
-
-def default_agents() -> AgentRegistry:
-    """Every agent kind this build of reachout can run."""
-    return AgentRegistry({})
 
 
 def tune_garbage_collector() -> None:

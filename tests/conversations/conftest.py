@@ -86,7 +86,7 @@ def project_document(**conversations: Any) -> dict[str, Any]:
 
 
 def registry_of(agent: Agent) -> AgentRegistry:
-    async def factory(_session: Any, _config: Mapping[str, Any]) -> Agent:
+    async def factory(_session: Any, _config: Mapping[str, Any], _state: Mapping[str, Any]) -> Agent:
         return agent
 
     return AgentRegistry({AgentKind.PATHWAY: factory})

@@ -1,7 +1,7 @@
 """The explicit agent registry: a project's `agent:` setting names one kind, and its factory builds the agent.
 
-    agent: {pathway: appointment-reminder}            # the latest provisioned version
-    agent: {pathway: appointment-reminder, version: 2}
+agent: {pathway: appointment-reminder}            # the latest provisioned version
+agent: {pathway: appointment-reminder, version: 2}
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.agents.base import Agent, AgentError, AgentKind
 
-AgentFactory = Callable[[AsyncSession, Mapping[str, Any]], Awaitable[Agent]]
+# Given the agent setting and the conversation's agent state (where an agent may pin, say, a version).
+AgentFactory = Callable[[AsyncSession, Mapping[str, Any], Mapping[str, Any]], Awaitable[Agent]]
 
 
 def kind_of(config: Mapping[str, Any]) -> AgentKind:
@@ -31,10 +32,12 @@ class AgentRegistry:
     def __init__(self, factories: Mapping[AgentKind, AgentFactory]) -> None:
         self._factories = dict(factories)
 
-    async def agent_for(self, session: AsyncSession, config: Mapping[str, Any]) -> Agent:
-        """The agent a setting describes, ready to take a turn."""
+    async def agent_for(
+        self, session: AsyncSession, config: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> Agent:
+        """The agent a setting describes, ready to take a turn in a conversation with this agent state."""
         kind = kind_of(config)
         factory = self._factories.get(kind)
         if factory is None:
             raise AgentError(f"agent kind '{kind}' is not available in this process")
-        return await factory(session, config)
+        return await factory(session, config, state)

@@ -135,7 +135,7 @@ class ConversationWorker:
     async def _ask_agent(self, prepared: _TurnInput) -> AgentTurn:
         config = prepared.conversation.agent or prepared.project.agent
         async with self._database.read() as session:
-            agent = await self._agents.agent_for(session, config)
+            agent = await self._agents.agent_for(session, config, prepared.view.state)
         view = prepared.view
         variables: dict[str, Any] = dict(view.variables)
         if not view.state:  # the start hook runs once, before the agent's first turn

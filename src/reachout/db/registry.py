@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+from reachout.agents import models as agents  # noqa: F401
 from reachout.carriers.sandbox import models as sandbox  # noqa: F401
 from reachout.compliance import models as compliance  # noqa: F401
 from reachout.conversations import models as conversations  # noqa: F401

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from reachout.agents.pathway import PathwaySpec
 from reachout.carriers.base import CarrierKind
 from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 from reachout.tenancy.enums import Capability, Environment, NumberKind
@@ -86,6 +87,7 @@ class AccountSpec(_Strict):
 
 class ProvisioningFile(_Strict):
     accounts: list[AccountSpec] = Field(default_factory=list)
+    pathways: list[PathwaySpec] = Field(default_factory=list)
     carriers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reachout.agents import service as agents
 from reachout.provisioning.loader import ProvisioningError
 from reachout.provisioning.schema import AccountSpec, ProjectSpec, ProvisioningFile
 from reachout.tenancy import repository as tenancy
@@ -28,6 +29,8 @@ class Applied:
 async def apply(session: AsyncSession, document: ProvisioningFile, now: datetime) -> Applied:
     """Create or update every account, key, project and number in the file (the caller commits)."""
     projects = numbers = 0
+    for pathway in document.pathways:
+        await agents.save_pathway(session, pathway, now)
     for account in document.accounts:
         await _apply_account(session, account, now)
         for project in account.projects:
