@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -14,8 +15,10 @@ from rich.console import Console
 
 from reachout import logs
 from reachout.app import build_runtime, create_app, prepare_database, tune_garbage_collector
+from reachout.carriers.sandbox.phone import Handset
 from reachout.config import Settings
 from reachout.db import migrate
+from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.provisioning.loader import ProvisioningError
@@ -89,6 +92,25 @@ def worker(config: ConfigOption = None) -> None:
             await runtime.database.dispose()
 
     uvloop.run(main())
+
+
+@app.command()
+def phone(
+    number: Annotated[str, typer.Argument(help="The handset's number in E.164, e.g. +14155551234.")],
+    server: Annotated[str, typer.Option(help="The reachout to talk to.")] = "http://127.0.0.1:8080",
+    to: Annotated[
+        str | None, typer.Option(help="Agent number to text (default: the last one that texted you).")
+    ] = None,
+) -> None:
+    """A virtual handset on the sandbox: shows what NUMBER receives and texts what you type."""
+    try:
+        handset_number = parse_e164(number).e164
+        agent_number = None if to is None else parse_e164(to).e164
+    except InvalidPhoneNumber as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(Handset(handset_number, server.rstrip("/"), agent_number).run())
 
 
 @app.command("apply")
