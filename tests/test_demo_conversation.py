@@ -15,7 +15,12 @@ from tests.conftest import Service, make_settings
 DEMO = Path(__file__).parents[1] / "demo.yaml"
 HEADERS = {"X-PolyAi-Auth-Token": "rk_demo_key_123456", "X-TOKEN-ID": "conn_demo_clinic"}
 USER = "+14155551234"
-GREETING = "Hi Jane, your appointment is confirmed for tomorrow at 2pm. Reply to this message if you need to reschedule."
+GREETING = " ".join(
+    [
+        "Hi Jane, your appointment is confirmed for tomorrow at 2pm.",
+        "Reply to this message if you need to reschedule.",
+    ]
+)
 REPLY = "Can I move it to 3pm instead?"
 ANSWER = "Of course \u2014 I\u2019ve rescheduled your appointment to 3pm tomorrow. See you then!"
 
