@@ -176,6 +176,8 @@ def _print_walkthrough(config: Path, host: str, port: int) -> None:
     )
     out.print("See what the handset received:\n")
     out.print(f"curl {base}/sandbox/handsets/+14155551234/messages\n", highlight=False, markup=False)
+    out.print("Or be the phone, and answer the agent:\n")
+    out.print(f".venv/bin/reachout phone +14155551234 --server {base}\n", highlight=False, markup=False)
 
 
 def main() -> None:
