@@ -78,26 +78,6 @@ async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
         await session.execute(insert(table_of(Conversation)), list(rows))
 
 
-async def find_open(session: AsyncSession, key: SessionKey) -> str | None:
-    """The open conversation for a key, if any."""
-    result = await session.execute(
-        select(Conversation.id)
-        .where(Conversation.status == ConversationStatus.OPEN, _key_columns() == _key_values(key))
-        .order_by(Conversation.opened_at.desc())
-        .limit(1)
-    )
-    return result.scalar_one_or_none()
-
-
-async def touch(session: AsyncSession, conversation_id: str, now: datetime) -> None:
-    await session.execute(
-        sa_update(Conversation)
-        .where(Conversation.id == conversation_id)
-        .values(last_activity_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
 async def get(session: AsyncSession, conversation_id: str, *, lock: bool = False) -> Conversation | None:
     """One conversation; with `lock`, held until the transaction ends."""
     statement = select(Conversation).where(Conversation.id == conversation_id)

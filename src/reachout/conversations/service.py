@@ -63,11 +63,3 @@ async def open_sessions(
             for o in openings
         ],
     )
-
-
-async def join_open(session: AsyncSession, key: SessionKey, now: datetime) -> str | None:
-    """The open session a reply belongs to, marked active now; None when there is none."""
-    conversation_id = await repository.find_open(session, key)
-    if conversation_id is not None:
-        await repository.touch(session, conversation_id, now)
-    return conversation_id
