@@ -23,6 +23,8 @@ from tests.support.provisioning import standard_document
 
 BACKENDS = ["sqlite", "postgresql"]
 
+pytest_plugins = ["tests.support.chat"]
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -21,10 +21,12 @@ from reachout.carriers.registry import CarrierRegistry
 from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.routes import sandbox_router
 from reachout.config import Settings
+from reachout.conversations.service import ConversationReader
 from reachout.conversations.turns import ConversationWorker, TurnPolicy
 from reachout.db import migrate
 from reachout.db.engine import Database, open_database
 from reachout.db.group_commit import GroupCommitter
+from reachout.dialects.bland import bland_router
 from reachout.dialects.polyai import polyai_router
 from reachout.kit.clock import Clock, SystemClock
 from reachout.kit.http import BodyLimitMiddleware
@@ -197,6 +199,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     app.include_router(polyai_router(runtime.directory, runtime.accept_greeting))
+    app.include_router(bland_router(runtime.directory, ConversationReader(runtime.database.read)))
     app.include_router(
         sandbox_router(
             runtime.database,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from reachout.tenancy.settings import WARNING_TEXT
-from tests.conversations.conftest import Chat
 from tests.conversations.test_turns import conversations, greet
+from tests.support.chat import Chat
 
 DAY = 24 * 3600.0
 

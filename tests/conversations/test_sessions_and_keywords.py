@@ -8,9 +8,9 @@ from sqlalchemy import select
 from reachout.compliance.models import OptOut
 from reachout.messaging.models import Message
 from reachout.tenancy.settings import HELP_TEXT, OPT_IN_TEXT, OPT_OUT_TEXT
-from tests.conversations.conftest import Chat
 from tests.conversations.test_turns import conversations, greet
 from tests.dialects.test_polyai import EXAMPLE, HEADERS
+from tests.support.chat import Chat
 from tests.support.provisioning import SECOND_SENDER, SENDER, USER
 
 

@@ -8,8 +8,8 @@ from reachout.carriers.base import InboundText
 from reachout.conversations.models import Conversation, ConversationJob
 from reachout.messaging.carrier_events import MessagingCarrierEvents
 from reachout.messaging.models import Message
-from tests.conversations.conftest import DEBOUNCE, Chat
 from tests.dialects.test_polyai import EXAMPLE, HEADERS
+from tests.support.chat import DEBOUNCE, Chat
 from tests.support.provisioning import SENDER, USER
 
 

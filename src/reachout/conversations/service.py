@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reachout.conversations import repository
+from reachout.conversations.listing import ConversationPage, ConversationQuery, ConversationSummary
 from reachout.conversations.models import ConversationStatus
 from reachout.conversations.schemas import Opening, SessionKey, UsersSessions
+from reachout.messaging import repository as message_repository
+from reachout.messaging.schemas import MessageView
 
 SUPERSEDED = "superseded"
 
@@ -63,3 +66,40 @@ async def open_sessions(
             for o in openings
         ],
     )
+
+
+async def page_for_account(
+    session: AsyncSession, account_id: str, query: ConversationQuery
+) -> ConversationPage:
+    """A page of the account's conversations, sorted and filtered."""
+    items, total = await repository.page_for_account(session, account_id, query)
+    return ConversationPage(tuple(items), total, query)
+
+
+async def detail_for_account(
+    session: AsyncSession, account_id: str, conversation_id: str
+) -> tuple[ConversationSummary, list[MessageView]] | None:
+    """One of the account's conversations with its messages, oldest first; None if it has no such one."""
+    summary = await repository.summary_for_account(session, account_id, conversation_id)
+    if summary is None:
+        return None
+    return summary, await message_repository.conversation_messages(session, conversation_id)
+
+
+class ConversationReader:
+    """Read-only conversation queries, each in its own read session (for the dialects)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def page(self, account_id: str, query: ConversationQuery) -> ConversationPage:
+        """A page of the account's conversations, sorted and filtered."""
+        async with self._sessions() as session:
+            return await page_for_account(session, account_id, query)
+
+    async def detail(
+        self, account_id: str, conversation_id: str
+    ) -> tuple[ConversationSummary, list[MessageView]] | None:
+        """One of the account's conversations with its messages, or None."""
+        async with self._sessions() as session:
+            return await detail_for_account(session, account_id, conversation_id)

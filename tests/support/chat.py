@@ -1,4 +1,4 @@
-"""A reachout whose project is answered by a scripted agent, and helpers to text it like a handset."""
+"""Fixtures: a reachout whose project is answered by a scripted agent, and a handset to text it (a plugin)."""
 
 from __future__ import annotations
 
