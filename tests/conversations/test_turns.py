@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from reachout.carriers.base import InboundText
-from reachout.conversations.models import Conversation, ConversationJob
+from reachout.conversations.models import Conversation, ConversationEvent, ConversationJob
 from reachout.messaging.carrier_events import MessagingCarrierEvents
 from reachout.messaging.models import Message
 from tests.dialects.test_polyai import EXAMPLE, HEADERS
@@ -108,6 +108,19 @@ async def test_an_agent_that_keeps_failing_gets_the_fallback_text_sent_once(chat
             select(func.count()).select_from(ConversationJob).where(ConversationJob.kind == "turn")
         )
         assert pending.scalar_one() == 0
+        [(kind, details)] = (
+            await session.execute(select(ConversationEvent.kind, ConversationEvent.details))
+        ).all()
+    assert kind == "agent_failed" and details["attempts"] == 3 and "the model is down" in details["error"]
+
+
+async def test_an_agent_that_times_out_is_retried(chat: Chat) -> None:
+    await greet(chat)
+    chat.agent.hangs = 1
+    await chat.text("Hello?")
+    await chat.settle()
+    assert chat.agent.heard == ["Hello?"]
+    assert (await chat.received())[1:] == ["you said: Hello?"]
 
 
 async def test_an_agent_that_ends_the_conversation_ends_it(chat: Chat) -> None:
@@ -116,4 +129,7 @@ async def test_an_agent_that_ends_the_conversation_ends_it(chat: Chat) -> None:
     await chat.settle()
     [conversation] = await conversations(chat)
     assert (conversation.status, conversation.end_reason) == ("ended", "completed")
+    async with chat.service.runtime.database.read() as session:
+        events = (await session.execute(select(ConversationEvent.kind, ConversationEvent.details))).all()
+    assert [tuple(e) for e in events] == [("ended", {"reason": "completed"})]
     assert (await chat.received())[-1] == "you said: bye"

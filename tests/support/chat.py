@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from tests.conftest import Service, make_settings
 from tests.support.provisioning import SENDER, USER, standard_document
 
 DEBOUNCE = 2.0
+AGENT_TIMEOUT = 0.05  # real seconds: a hanging agent is given up on quickly
 
 
 @dataclass
@@ -24,6 +26,7 @@ class ScriptedAgent:
     """Answers "you said: <text>"; ends on "bye"; raises while `failures` remain; records what it heard."""
 
     failures: int = 0
+    hangs: int = 0  # turns on which it never answers (the worker's timeout gives up on it)
     heard: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
 
@@ -32,6 +35,9 @@ class ScriptedAgent:
         return AgentTurn(reply=None, state={"turns": 0})
 
     async def respond(self, conversation: ConversationView, text: str) -> AgentTurn:
+        if self.hangs > 0:
+            self.hangs -= 1
+            await asyncio.Event().wait()
         if self.failures > 0:
             self.failures -= 1
             raise RuntimeError("the model is down")
@@ -104,7 +110,12 @@ def chat_factory(database_url: str, clock: FakeClock, agent: ScriptedAgent) -> C
 
     @contextlib.asynccontextmanager
     async def build(**conversations: Any) -> AsyncIterator[Chat]:
-        settings = make_settings(database_url, debounce_seconds=DEBOUNCE, agent_retry_base_seconds=1.0)
+        settings = make_settings(
+            database_url,
+            debounce_seconds=DEBOUNCE,
+            agent_retry_base_seconds=1.0,
+            agent_timeout_seconds=AGENT_TIMEOUT,
+        )
         app = create_app(settings, clock=clock, run_worker=False, agents=registry_of(agent))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)

@@ -32,6 +32,7 @@ from reachout.tenancy.settings import AfterTimeout
 log = get_logger("inbound")
 
 OPTED_OUT = "opted_out"
+ENDED = "ended"  # a conversation event
 INACTIVITY_JOBS = (JobKind.WARN, JobKind.EXPIRE)
 
 
@@ -185,3 +186,4 @@ async def end(session: AsyncSession, conversation_id: str, reason: str, now: dat
         session, conversation_id, {"status": ConversationStatus.ENDED, "end_reason": reason, "ended_at": now}
     )
     await repository.cancel(session, conversation_id, (JobKind.TURN, *INACTIVITY_JOBS))
+    await repository.add_event(session, conversation_id, ENDED, {"reason": reason}, now)

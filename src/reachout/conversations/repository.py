@@ -21,7 +21,13 @@ from reachout.conversations.listing import (
     Operator,
     SortField,
 )
-from reachout.conversations.models import Conversation, ConversationJob, ConversationStatus, JobKind
+from reachout.conversations.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationJob,
+    ConversationStatus,
+    JobKind,
+)
 from reachout.conversations.schemas import LeasedJob, SessionKey
 from reachout.db.base import table_of
 from reachout.messaging.models import Message
@@ -114,6 +120,16 @@ async def update(session: AsyncSession, conversation_id: str, values: dict[str, 
         .where(Conversation.id == conversation_id)
         .values(**values)
         .execution_options(synchronize_session=False)
+    )
+
+
+async def add_event(
+    session: AsyncSession, conversation_id: str, kind: str, details: dict[str, Any], at: datetime
+) -> None:
+    """Record something that happened to a conversation."""
+    await session.execute(
+        insert(table_of(ConversationEvent)),
+        [{"conversation_id": conversation_id, "kind": kind, "details": details, "at": at}],
     )
 
 

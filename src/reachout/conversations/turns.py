@@ -188,6 +188,8 @@ class ConversationWorker:
                 error=repr(error),
                 reason=AGENT_FAILED,
             )
+            details = {"attempts": job.attempts, "error": repr(error)[:500]}
+            await repository.add_event(session, prepared.conversation.id, AGENT_FAILED, details, now)
             fallback = AgentTurn(
                 reply=prepared.project.conversations.fallback_text, state=prepared.view.state
             )
