@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -37,6 +38,10 @@ def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) ->
             pass
         time.sleep(0.1)
     raise AssertionError(f"make run never became healthy:\n{log.read_text()[-3000:]}")
+
+
+REPLY = "Can I move it to 3pm instead?"
+ANSWER = "Of course \u2014 I\u2019ve rescheduled your appointment to 3pm tomorrow. See you then!"
 
 
 async def test_make_run_serves_the_reference_example(tmp_path: Path) -> None:
@@ -94,6 +99,22 @@ async def test_make_run_serves_the_reference_example(tmp_path: Path) -> None:
         assert message.num_segments == 1
         assert message.handed_off_at and message.delivered_at and message.created_at <= message.handed_off_at
         assert message.handed_off_at <= message.delivered_at
+
+        # The person answers, and the demo's agent carries the conversation on, as the reference page shows.
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            reply = {"from": "+14155551234", "to": received[0]["from"], "body": REPLY}
+            assert (await client.post("/sandbox/inbound", json=reply)).status_code == 201
+            deadline = time.monotonic() + 10  # the debounce window is 2 s
+            while time.monotonic() < deadline:
+                transcript = (await client.get("/sandbox/handsets/+14155551234/messages")).json()
+                if len(transcript) >= 3:
+                    break
+                await asyncio.sleep(0.1)
+            assert [(m["direction"], m["body"]) for m in transcript] == [
+                ("to_handset", GREETING),
+                ("from_handset", REPLY),
+                ("to_handset", ANSWER),
+            ]
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
