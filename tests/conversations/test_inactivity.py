@@ -3,8 +3,10 @@ inactivity period; a reply within the window keeps the conversation open, silenc
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from reachout.conversations import repository
 from reachout.tenancy.settings import WARNING_TEXT
 from tests.conversations.test_turns import conversations, greet
 from tests.support.chat import Chat
@@ -67,3 +69,19 @@ async def test_durations_and_messages_are_per_project(chat_factory: Any) -> None
         assert (await chat.received())[-1] == "Closing this chat. Text us any time."
         [conversation] = await conversations(chat)
         assert conversation.end_reason == "inactivity"
+
+
+async def test_a_timer_leased_by_a_worker_that_died_fires_once_its_lease_expires(chat: Chat) -> None:
+    await greet(chat)
+    await chat.text("hi")
+    await chat.settle(60)
+    chat.clock.advance(DAY)
+    runtime = chat.service.runtime
+    async with runtime.database.write.begin() as session:  # a worker leases the due warning, then dies
+        lease_until = chat.clock.now() + timedelta(seconds=runtime.settings.lease_seconds)
+        [leased] = await repository.claim_jobs(session, chat.clock.now(), lease_until, limit=10)
+    assert leased.kind == "inactivity_warning"
+    await chat.service.work()
+    assert WARNING_TEXT not in await chat.received()  # still held by the dead worker's lease
+    await chat.settle(runtime.settings.lease_seconds + 5)
+    assert (await chat.received()).count(WARNING_TEXT) == 1
