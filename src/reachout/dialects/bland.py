@@ -7,13 +7,11 @@ Bland answers `{"data": ..., "errors": null}`, and on failure `{"data": null, "e
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from reachout.conversations import service as conversations
 from reachout.conversations.listing import (
@@ -26,6 +24,7 @@ from reachout.conversations.listing import (
     SortField,
 )
 from reachout.errors import ErrorCode, ReachoutError
+from reachout.kit.http import refusals_as
 from reachout.messaging.schemas import MessageView
 from reachout.tenancy.keys import key_from_headers
 from reachout.tenancy.service import Directory
@@ -46,19 +45,7 @@ def error_response(error: ReachoutError) -> JSONResponse:
     return JSONResponse(body, status_code=STATUS_FOR.get(error.code, status.HTTP_400_BAD_REQUEST))
 
 
-class BlandRoute(APIRoute):
-    """Turns every refusal raised under this dialect into Bland's `{data, errors}` shape."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ReachoutError as error:
-                return error_response(error)
-
-        return handle
+BlandRoute = refusals_as(error_response)
 
 
 def bland_router(directory: Directory, reader: conversations.ConversationReader) -> APIRouter:

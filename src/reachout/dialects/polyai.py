@@ -6,15 +6,14 @@ A thin translator: headers and body in, a planned greeting to messaging, a statu
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
 from reachout.errors import ErrorCode, ReachoutError
+from reachout.kit.http import refusals_as
 from reachout.kit.validation import describe
 from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
 from reachout.messaging.service import plan_greeting
@@ -46,19 +45,7 @@ def error_response(error: ReachoutError) -> JSONResponse:
     return JSONResponse({"detail": error.message}, status_code=STATUS_FOR[error.code], headers=headers)
 
 
-class PolyAIRoute(APIRoute):
-    """Turns every refusal raised under this dialect into its `{"detail"}` shape."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ReachoutError as error:
-                return error_response(error)
-
-        return handle
+PolyAIRoute = refusals_as(error_response)
 
 
 class OutboundSmsBody(BaseModel):

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reachout.errors import ReachoutError
 
 
 class BodyLimitMiddleware:
@@ -57,3 +63,24 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def refusals_as(render: Callable[[ReachoutError], Response]) -> type[APIRoute]:
+    """A route class that answers every `ReachoutError` its endpoints raise with `render(error)`.
+
+    Each dialect passes its own shape (PolyAI's `{"detail"}`, Bland's `{data, errors}`).
+    """
+
+    class RefusingRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def handle(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except ReachoutError as error:
+                    return render(error)
+
+            return handle
+
+    return RefusingRoute
