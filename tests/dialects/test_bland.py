@@ -118,3 +118,13 @@ async def test_a_bad_query_is_400_with_a_message(chat: Chat, params: dict[str, s
     code, body = await listing(chat, **params)
     assert code == 400 and body["data"] is None
     assert body["errors"][0]["error"] == "INVALID_REQUEST" and words in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("operator", ["eq", "contains", "startsWith", "endsWith"])
+async def test_the_current_node_filter_reads_the_agents_state(chat: Chat, operator: str) -> None:
+    await greet(chat)
+    await chat.text("hello")
+    await chat.settle()
+    filters = [{"field": "current_node_id", "operator": operator, "value": "no-such-node"}]
+    code, body = await listing(chat, filters=json.dumps(filters))
+    assert (code, body["data"]) == (200, [])
