@@ -16,7 +16,14 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from reachout.carriers.base import Accepted, CarrierUnavailable, OutboundText, Rejected, SendResult
+from reachout.carriers.base import (
+    Accepted,
+    CarrierKind,
+    CarrierUnavailable,
+    OutboundText,
+    Rejected,
+    SendResult,
+)
 from reachout.carriers.failures import CarrierFailure, failure_for
 
 STATUS_CALLBACK_PATH = "/v1/webhook/twilio/sms-status"
@@ -38,7 +45,14 @@ class TwilioSettings:
 
 
 class TwilioCarrier:
-    """Implements `carriers.base.Carrier` for Twilio's Messages API."""
+    """Twilio's Messages API behind the carrier port.
+
+    Twilio has no idempotency key, so the port's "a repeated reference is the same send" needs reconciliation
+    (look the message up before re-sending after an unknown outcome); until that lands this carrier is not
+    registered in the app.
+    """
+
+    kind = CarrierKind.TWILIO
 
     def __init__(self, settings: TwilioSettings) -> None:
         self._settings = settings

@@ -1,0 +1,97 @@
+"""Twilio's webhooks (status callbacks; inbound texts next), checked with the library's RequestValidator.
+
+Twilio signs the exact URL it was configured with, so the URL checked is reachout's public URL plus the path
+and query, never the Host header a proxy may have rewritten. A bad or missing signature is a 403 and changes
+nothing. Status callbacks go down the one status path every carrier shares (`CarrierEvents.statuses`):
+unknown sids, duplicates and late regressions are acknowledged with 204 and dropped there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from twilio.request_validator import RequestValidator
+
+from reachout.carriers.base import CarrierEvents, StatusReport
+from reachout.carriers.twilio.carrier import STATUS_CALLBACK_PATH
+from reachout.db.engine import Database
+from reachout.kit.clock import Clock
+from reachout.logs import get_logger
+from reachout.messaging.status import MessageStatus
+
+log = get_logger("twilio")
+
+SOURCE = "twilio"
+# Twilio's message statuses that mean something to reachout; `accepted` and `scheduled` (a Messaging
+# Service holding the message) say nothing the row does not already.
+STATUSES: dict[str, MessageStatus] = {
+    "queued": MessageStatus.QUEUED,
+    "sending": MessageStatus.SENDING,
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.UNDELIVERED,
+    "failed": MessageStatus.FAILED,
+    "read": MessageStatus.READ,
+    "canceled": MessageStatus.CANCELED,
+}
+
+
+def twilio_router(
+    database: Database, events: CarrierEvents, clock: Clock, *, auth_token: str, public_url: str
+) -> APIRouter:
+    """Routes Twilio posts to, bound to this process's database and the account's auth token."""
+    router = APIRouter(tags=["Twilio webhooks"])
+    validator = RequestValidator(auth_token)
+
+    async def signed_form(request: Request) -> dict[str, str] | None:
+        form = {key: str(value) for key, value in (await request.form()).items()}
+        query = f"?{request.url.query}" if request.url.query else ""
+        url = public_url.rstrip("/") + request.url.path + query
+        signature = request.headers.get("x-twilio-signature", "")
+        # RequestValidator compares in constant time.
+        return form if signature and validator.validate(url, form, signature) else None
+
+    @router.post(STATUS_CALLBACK_PATH, status_code=status.HTTP_204_NO_CONTENT)
+    async def sms_status(request: Request) -> Response:
+        """A status callback for a message reachout sent through Twilio."""
+        form = await signed_form(request)
+        if form is None:
+            log.warning("Twilio status callback with a bad or missing signature refused")
+            return Response(status_code=status.HTTP_403_FORBIDDEN)
+        report = status_report(form, clock.now())
+        if report is not None:
+            async with database.write.begin() as session:
+                await events.statuses(session, [report])
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    return router
+
+
+def status_report(form: dict[str, str], now: datetime) -> StatusReport | None:
+    """What a status callback says, or None when it says nothing reachout tracks."""
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    state = STATUSES.get((form.get("MessageStatus") or form.get("SmsStatus") or "").lower())
+    if not sid or state is None:
+        return None
+    details: dict[str, Any] = {}
+    if form.get("RawDlrDoneDate"):
+        details["raw_dlr_done_date"] = form["RawDlrDoneDate"]
+    return StatusReport(
+        sid=sid,
+        status=state,
+        occurred_at=now,
+        error_code=_integer(form.get("ErrorCode")),
+        num_segments=_integer(form.get("NumSegments")),
+        from_number=(form.get("From") or "").removeprefix("whatsapp:") or None,
+        source=SOURCE,
+        details=details,
+    )
+
+
+def _integer(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
