@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -134,3 +135,19 @@ async def test_the_emulators_callbacks_are_signed_as_twilio_signs_them(emulator:
     form = received["form"]
     assert (form["MessageStatus"], form["MessageSid"]) == ("delivered", result.sid)
     assert RequestValidator(AUTH_TOKEN).validate(url, form, received["signature"])
+
+
+async def test_find_settles_a_timed_out_send_without_sending_again(emulator: TwilioEmulator) -> None:
+    emulator.hang_after_accept = 1
+    carrier = carrier_for(emulator, timeout=0.2)
+    since = datetime.now(UTC)
+    try:
+        with pytest.raises(CarrierUnavailable):
+            await carrier.send(text())
+        found = await carrier.find(text(), since)
+        other = await carrier.find(text(to="+14155559999"), since)
+    finally:
+        await carrier.close()
+    [stored] = emulator.messages.values()
+    assert found == Accepted(stored.sid) and other is None
+    assert len(emulator.creates()) == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -41,6 +41,14 @@ class ScriptedCarrier:
     def __init__(self, *answers: SendResult | CarrierUnavailable) -> None:
         self.answers = list(answers)
         self.calls: list[OutboundText] = []
+        self.finds: list[OutboundText] = []
+        self.held: Accepted | CarrierUnavailable | None = None  # what `find` answers
+
+    async def find(self, text: OutboundText, since: datetime) -> Accepted | None:
+        self.finds.append(text)
+        if isinstance(self.held, CarrierUnavailable):
+            raise self.held
+        return self.held
 
     async def send(self, text: OutboundText) -> SendResult:
         self.calls.append(text)
@@ -130,6 +138,38 @@ async def test_an_unreachable_carrier_is_retried_later(database: Database, clock
     clock.advance(2)
     await worker.dispatch_once()
     assert (await message(database, message_id)).status == "sending"
+
+
+async def test_an_unknown_outcome_the_carrier_did_take_is_recorded_not_resent(
+    database: Database, clock: FakeClock
+) -> None:
+    carrier = ScriptedCarrier(CarrierUnavailable("read timeout"))
+    message_id = await accept_one(database, clock)
+    worker = dispatcher(database, clock, carrier)
+    await worker.dispatch_once()
+    carrier.held = Accepted("SM" + "c" * 32)  # it had reached the carrier after all
+    clock.advance(2)
+    await worker.dispatch_once()
+    handed = await message(database, message_id)
+    assert (handed.status, handed.carrier_sid) == ("sending", "SM" + "c" * 32)
+    assert len(carrier.calls) == 1 and len(carrier.finds) == 1
+
+
+async def test_nothing_is_resent_while_the_carrier_cannot_tell(database: Database, clock: FakeClock) -> None:
+    carrier = ScriptedCarrier(CarrierUnavailable("read timeout"), Accepted("SM" + "d" * 32))
+    message_id = await accept_one(database, clock)
+    worker = dispatcher(database, clock, carrier)
+    await worker.dispatch_once()
+    carrier.held = CarrierUnavailable("listing timed out")
+    clock.advance(2)
+    await worker.dispatch_once()
+    assert (await message(database, message_id)).status == "queued"
+    assert len(carrier.calls) == 1  # not sent again blind
+    carrier.held = None  # the carrier now says it never got it
+    clock.advance(10)
+    await worker.dispatch_once()
+    assert (await message(database, message_id)).carrier_sid == "SM" + "d" * 32
+    assert len(carrier.calls) == 2
 
 
 async def test_a_permanent_refusal_fails_at_once(database: Database, clock: FakeClock) -> None:

@@ -148,7 +148,7 @@ class TwilioEmulator:
             for m in sorted(self.messages.values(), key=lambda m: m.date_created, reverse=True)
             if (not params.get("To") or m.to == params["To"])
             and (not params.get("From") or m.from_ == params["From"])
-            and (not params.get("DateSent>") or m.date_created.date().isoformat() >= params["DateSent>"])
+            and (not params.get("DateSent>") or m.date_created >= _moment(params["DateSent>"]))
         ]
         size = int(params.get("PageSize", 50))
         uri = request.url.path
@@ -210,6 +210,12 @@ class TwilioEmulator:
         signature = RequestValidator(AUTH_TOKEN).compute_signature(target, params)
         async with httpx.AsyncClient() as client:
             return await client.post(target, data=params, headers={"X-Twilio-Signature": signature})
+
+
+def _moment(text: str) -> datetime:
+    """A DateSent filter: the library sends YYYY-MM-DDTHH:MM:SSZ; Twilio also takes a bare date."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _authenticate(request: Request) -> Response | None:

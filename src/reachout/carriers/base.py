@@ -93,6 +93,13 @@ class Carrier(Protocol):
         """Hand one message over; raise `CarrierUnavailable` when the outcome is unknown."""
         ...
 
+    async def find(self, text: OutboundText, since: datetime) -> Accepted | None:
+        """The send of this text the carrier already took since `since`, if any (asked before any re-send).
+
+        Raise `CarrierUnavailable` when the carrier cannot tell: then nothing is re-sent yet.
+        """
+        ...
+
 
 class CarrierEvents(Protocol):
     """Where carriers deliver what they hear: the status and inbound paths shared by every carrier."""

@@ -1,8 +1,8 @@
 """The dispatcher: leases queued messages from the outbox and hands them to their carriers.
 
 A claim commits before any carrier is called and a result commits after, so a crash in between leaves a
-lease that simply expires; the message is then sent again under the same reference, which the carrier
-treats as the same send (rule 2).
+lease that simply expires. Before any later attempt the dispatcher asks the carrier whether it already has
+the message (`Carrier.find`), and only a confirmed absence is sent again (rule 2).
 """
 
 from __future__ import annotations
@@ -80,6 +80,12 @@ class Dispatcher:
         )
         async with self._slots:
             try:
+                if message.attempts > 1:
+                    # An earlier attempt may have reached the carrier (it timed out, or this process died
+                    # before recording it): a send the carrier already has is recorded, never repeated.
+                    found = await carrier.find(text, message.created_at)
+                    if found is not None:
+                        return SendOutcome(message, carrier_kind, found)
                 return SendOutcome(message, carrier_kind, await carrier.send(text))
             except CarrierUnavailable as error:
                 log.warning(

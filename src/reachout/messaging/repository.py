@@ -63,6 +63,7 @@ async def claim_due(
             Message.body,
             Message.num_segments,
             Message.attempts,
+            Message.created_at,
         )
         .execution_options(synchronize_session=False)
     )
@@ -75,6 +76,7 @@ async def claim_due(
             body=row.body,
             num_segments=row.num_segments,
             attempts=row.attempts,
+            created_at=row.created_at,
         )
         for row in result
     ]

@@ -92,6 +92,7 @@ class ClaimedMessage:
     body: str
     num_segments: int
     attempts: int
+    created_at: datetime
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -79,6 +79,12 @@ class SandboxCarrier:
             created_at=now,
         )
         return Accepted(await self._handoffs.submit(row))
+
+    async def find(self, text: OutboundText, since: datetime) -> Accepted | None:
+        """The send stored under this text's reference (sends are keyed by it, so `since` adds nothing)."""
+        async with self._sessions() as session:
+            sid = await repository.sid_for_key(session, text.reference)
+        return None if sid is None else Accepted(sid)
 
     async def close(self) -> None:
         """Finish the hand-offs in flight."""

@@ -33,6 +33,12 @@ async def insert_once(session: AsyncSession, rows: Sequence[SandboxMessage]) -> 
     return [sid_of[key] for key in keys]
 
 
+async def sid_for_key(session: AsyncSession, key: str) -> str | None:
+    """The sid of the send stored under an idempotency key, if any."""
+    result = await session.execute(select(SandboxMessage.sid).where(SandboxMessage.idempotency_key == key))
+    return result.scalar_one_or_none()
+
+
 def add(session: AsyncSession, row: SandboxMessage) -> None:
     session.add(row)
 

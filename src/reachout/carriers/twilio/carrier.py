@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -27,6 +28,8 @@ from reachout.carriers.base import (
 from reachout.carriers.failures import CarrierFailure, failure_for
 
 STATUS_CALLBACK_PATH = "/v1/webhook/twilio/sms-status"
+FIND_SLACK = timedelta(minutes=1)
+FIND_LIMIT = 50
 WHATSAPP = "whatsapp"
 
 
@@ -76,15 +79,12 @@ class TwilioCarrier:
 
     async def send(self, text: OutboundText) -> SendResult:
         """Create the message at Twilio; see the module docstring for what each outcome means."""
-        address = (
-            (lambda number: f"{WHATSAPP}:{number}") if text.channel == WHATSAPP else (lambda number: number)
-        )
         try:
             # The library's async client does not apply its own timeout to requests, so the deadline is ours.
             message = await asyncio.wait_for(
                 self._twilio().messages.create_async(
-                    to=address(text.to_number),
-                    from_=address(text.from_number),
+                    to=_address(text.channel, text.to_number),
+                    from_=_address(text.channel, text.from_number),
                     body=text.body,
                     status_callback=self.status_callback_url,
                 ),
@@ -98,11 +98,41 @@ class TwilioCarrier:
             raise CarrierUnavailable(f"Twilio did not answer: {type(error).__name__}") from None
         return Accepted(str(message.sid))
 
+    async def find(self, text: OutboundText, since: datetime) -> Accepted | None:
+        """A message to the same recipient, from the same sender, with the same body, created since `since`.
+
+        Twilio keeps no idempotency key, so this is how an unknown outcome is settled before any re-send.
+        """
+        try:
+            messages = await asyncio.wait_for(
+                self._twilio().messages.list_async(
+                    to=_address(text.channel, text.to_number),
+                    from_=_address(text.channel, text.from_number),
+                    # Twilio's clock and ours may disagree a little: look a minute further back.
+                    date_sent_after=since - FIND_SLACK,
+                    limit=FIND_LIMIT,
+                ),
+                self._settings.timeout_seconds,
+            )
+        except TwilioRestException as error:
+            raise CarrierUnavailable(f"Twilio could not list messages: HTTP {error.status}") from None
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise CarrierUnavailable(f"Twilio did not answer: {type(error).__name__}") from None
+        for message in messages:
+            if message.body == text.body:
+                return Accepted(str(message.sid))
+        return None
+
     async def close(self) -> None:
         """Close the HTTP session."""
         if self._http is not None and self._http.session is not None:
             await self._http.session.close()
         self._client = self._http = None
+
+
+def _address(channel: str, number: str) -> str:
+    """Twilio's address for a number on a channel: `whatsapp:+1...` or the bare number for SMS."""
+    return f"{WHATSAPP}:{number}" if channel == WHATSAPP else number
 
 
 def _failure(error: TwilioRestException) -> CarrierFailure:
