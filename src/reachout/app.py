@@ -16,10 +16,12 @@ from fastapi.responses import JSONResponse
 
 from reachout.agents.registry import AgentRegistry
 from reachout.agents.service import default_registry
-from reachout.carriers.base import CarrierKind
+from reachout.carriers.base import Carrier, CarrierKind
 from reachout.carriers.registry import CarrierRegistry
 from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.routes import sandbox_router
+from reachout.carriers.twilio.carrier import TwilioCarrier, TwilioSettings
+from reachout.carriers.twilio.webhooks import twilio_router
 from reachout.config import Settings
 from reachout.conversations.service import ConversationReader
 from reachout.conversations.turns import ConversationWorker, TurnPolicy
@@ -53,6 +55,7 @@ class Runtime:
     database: Database
     directory: Directory
     sandbox: SandboxCarrier
+    twilio: TwilioCarrier | None
     worker: Worker
     greetings: GroupCommitter[OutboundRequest, AcceptedMessage]
 
@@ -76,7 +79,11 @@ def build_runtime(
         sent_after=settings.sandbox_sent_after_seconds,
         delivered_after=settings.sandbox_delivered_after_seconds,
     )
-    carriers = CarrierRegistry({CarrierKind.SANDBOX: sandbox})
+    twilio = twilio_carrier(settings)
+    configured: dict[CarrierKind, Carrier] = {CarrierKind.SANDBOX: sandbox}
+    if twilio is not None:
+        configured[CarrierKind.TWILIO] = twilio
+    carriers = CarrierRegistry(configured)
     dispatcher = Dispatcher(
         database,
         carriers,
@@ -118,6 +125,7 @@ def build_runtime(
         database=database,
         directory=Directory(database.read, settings.tenancy_cache_seconds),
         sandbox=sandbox,
+        twilio=twilio,
         worker=worker,
         greetings=greetings,
     )
@@ -137,6 +145,20 @@ async def prepare_database(runtime: Runtime) -> None:
             projects=applied.projects,
             numbers=applied.numbers,
         )
+
+
+def twilio_carrier(settings: Settings) -> TwilioCarrier | None:
+    """The Twilio carrier, when the settings name an account."""
+    if settings.twilio_account_sid is None or settings.twilio_auth_token is None:
+        return None
+    return TwilioCarrier(
+        TwilioSettings(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            public_url=settings.public_url,
+            api_base_url=settings.twilio_api_base_url,
+        )
+    )
 
 
 def tune_garbage_collector() -> None:
@@ -170,6 +192,8 @@ def create_app(
             stop.set()
             await runtime.greetings.close()
             await runtime.sandbox.close()
+            if runtime.twilio is not None:
+                await runtime.twilio.close()
             if worker_task is not None:
                 await worker_task
             await runtime.database.dispose()
@@ -198,6 +222,16 @@ def create_app(
             return JSONResponse({"status": "migrating"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    if runtime.twilio is not None and settings.twilio_auth_token is not None:
+        app.include_router(
+            twilio_router(
+                runtime.database,
+                MessagingCarrierEvents(debounce_seconds=settings.debounce_seconds),
+                runtime.clock,
+                auth_token=settings.twilio_auth_token.get_secret_value(),
+                public_url=settings.public_url,
+            )
+        )
     app.include_router(polyai_router(runtime.directory, runtime.accept_greeting))
     app.include_router(bland_router(runtime.directory, ConversationReader(runtime.database.read)))
     app.include_router(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,6 +16,12 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./reachout.db"
     config: Path | None = Field(default=None, description="Provisioning file applied at start-up.")
     public_url: str = "http://127.0.0.1:8080"
+
+    # Twilio: with both set, numbers provisioned with `carrier: twilio` send through this account, and
+    # Twilio's webhooks are served. The token is a secret: never logged, never shown.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_base_url: str | None = None  # default https://api.twilio.com
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="One JSON object per line instead of console lines.")
 

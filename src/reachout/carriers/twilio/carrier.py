@@ -50,9 +50,8 @@ class TwilioSettings:
 class TwilioCarrier:
     """Twilio's Messages API behind the carrier port.
 
-    Twilio has no idempotency key, so the port's "a repeated reference is the same send" needs reconciliation
-    (look the message up before re-sending after an unknown outcome); until that lands this carrier is not
-    registered in the app.
+    Twilio keeps no idempotency key: a repeated reference is kept from becoming a second send by `find`, which
+    the dispatcher calls before any re-send.
     """
 
     kind = CarrierKind.TWILIO
