@@ -34,6 +34,7 @@ from reachout.kit.clock import Clock, SystemClock
 from reachout.kit.http import BodyLimitMiddleware
 from reachout.kit.validation import describe
 from reachout.logs import get_logger
+from reachout.messaging import delivery
 from reachout.messaging import service as messaging
 from reachout.messaging.carrier_events import MessagingCarrierEvents
 from reachout.messaging.dispatcher import Dispatcher
@@ -92,7 +93,8 @@ def build_runtime(
         batch_size=settings.dispatch_batch_size,
         concurrency=settings.dispatch_concurrency,
         lease_seconds=settings.lease_seconds,
-        retry=messaging.RetryPolicy(settings.retry_base_seconds, settings.retry_max_attempts),
+        retry=delivery.RetryPolicy(settings.retry_base_seconds, settings.retry_max_attempts),
+        horizon_seconds=settings.pacing_horizon_seconds,
     )
     conversations = ConversationWorker(
         database,

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(default=200, gt=0)
     dispatch_concurrency: int = Field(default=64, gt=0)
     lease_seconds: float = Field(default=30.0, gt=0, description="A claim older than this is re-claimable.")
+    # How far ahead a paced sender's next slot may be for the dispatcher to claim it and wait for it. Longer
+    # than the poll interval, so a busy sender's next message is claimed before its slot and sent on time.
+    pacing_horizon_seconds: float = Field(default=0.5, gt=0)
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_attempts: int = Field(default=8, gt=0)
 

@@ -21,7 +21,7 @@ from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.models import SandboxMessage
 from reachout.db.engine import Database
 from reachout.kit.clock import FakeClock
-from reachout.messaging import repository, service
+from reachout.messaging import delivery, service
 from reachout.messaging.dispatcher import Dispatcher
 from reachout.messaging.models import Message, MessageStatusEvent
 from reachout.messaging.service import plan_greeting
@@ -30,7 +30,8 @@ from reachout.provisioning import service as provisioning
 from reachout.tenancy.service import Directory, RateLimiter
 from tests.support.provisioning import CONNECTOR, USER, standard_document
 
-RETRY = service.RetryPolicy(base_seconds=2.0, max_attempts=3)
+RETRY = delivery.RetryPolicy(base_seconds=2.0, max_attempts=3)
+LEASE = timedelta(seconds=30)
 
 
 class ScriptedCarrier:
@@ -202,14 +203,12 @@ async def test_an_abandoned_claim_is_sent_again_once_its_lease_expires(
     message_id = await accept_one(database, clock)
     # A worker claims the message and dies before recording anything.
     async with database.write.begin() as session:
-        [claimed] = await repository.claim_due(
-            session, clock.now(), "dead-worker", clock.now() + timedelta(seconds=30), 10
-        )
+        [claimed] = (await delivery.claim(session, clock.now(), "dead-worker", LEASE, 0.5, 10)).messages
     assert claimed.id == message_id
 
     worker = dispatcher(database, clock, sandbox)
     assert await worker.dispatch_once() == 0, "the lease is still held"
-    clock.advance(30)
+    clock.advance(31)
     assert await worker.dispatch_once() == 1
     handed_off = await message(database, message_id)
     assert (handed_off.status, handed_off.attempts) == ("sending", 2)
@@ -221,9 +220,7 @@ async def test_a_repeated_hand_off_reaches_the_sandbox_once(
     """The crash window: the carrier took the message, the worker died before recording it."""
     message_id = await accept_one(database, clock)
     async with database.write.begin() as session:
-        [claimed] = await repository.claim_due(
-            session, clock.now(), "dead", clock.now() + timedelta(seconds=30), 10
-        )
+        [claimed] = (await delivery.claim(session, clock.now(), "dead", LEASE, 0.5, 10)).messages
     text = OutboundText(claimed.id, "sms", claimed.from_number, claimed.to_number, claimed.body, 1)
     first = await sandbox.send(text)
     assert isinstance(first, Accepted)

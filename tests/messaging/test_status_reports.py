@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from reachout.carriers.base import StatusReport
-from reachout.messaging import service as messaging
+from reachout.messaging import delivery
 from reachout.messaging.models import Message, MessageStatusEvent
 from reachout.messaging.status import MessageStatus
 from tests.conftest import Service
@@ -30,7 +30,7 @@ async def handed_off(service: Service) -> Message:
 
 async def apply(svc: Service, *reports: StatusReport) -> list[str | None]:
     async with svc.runtime.database.write.begin() as session:
-        return [None if o is None else str(o) for o in await messaging.apply_statuses(session, reports)]
+        return [None if o is None else str(o) for o in await delivery.apply_statuses(session, reports)]
 
 
 async def test_delivered_before_sent_ends_delivered(service: Service) -> None:

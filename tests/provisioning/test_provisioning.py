@@ -21,6 +21,7 @@ from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.provisioning.loader import ProvisioningError
 from reachout.provisioning.schema import ProvisioningFile
+from reachout.tenancy import service as tenancy
 from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project
 from tests.conftest import Service
 from tests.support.provisioning import (
@@ -127,6 +128,37 @@ def test_the_standard_document_is_valid() -> None:
             [{"id": "acme"}],
             "clinic.yaml: (top level): Input should be a valid dictionary",
             id="not-a-mapping",
+        ),
+        pytest.param(
+            two_projects(numbers=[{"number": "+14155550120", "throughput_mps": 0}]),
+            "clinic.yaml: accounts[0].projects[1].numbers[0].throughput_mps",
+            id="zero-throughput",
+        ),
+        pytest.param(
+            two_projects(numbers=[{"number": "+14155550120", "throughput_mps": "fast"}]),
+            "clinic.yaml: accounts[0].projects[1].numbers[0].throughput_mps",
+            id="words-for-throughput",
+        ),
+        pytest.param(
+            two_projects(numbers=[{"number": "+14155550120", "brand": "nobody"}]),
+            "clinic.yaml: accounts[0].projects[1].numbers[0].brand: brand 'nobody' is not one of this "
+            "account's brands",
+            id="unknown-brand",
+        ),
+        pytest.param(
+            two_projects(twilio={"messaging_service_sid": "MG123"}),
+            "clinic.yaml: accounts[0].projects[1].twilio.messaging_service_sid: String should match pattern",
+            id="bad-messaging-service-sid",
+        ),
+        pytest.param(
+            {"carriers": {"twilio": {"account_sid": "AC" + "0" * 32}}},
+            "clinic.yaml: carriers.twilio.auth_token: Field required",
+            id="twilio-without-token",
+        ),
+        pytest.param(
+            {"carriers": {"telnyx": {}}},
+            "clinic.yaml: carriers.telnyx: Extra inputs are not permitted",
+            id="unknown-carrier-credentials",
         ),
     ],
 )
@@ -292,6 +324,44 @@ async def test_applying_the_same_document_twice_changes_nothing(service: Service
     await service.provision(standard_document())
 
     assert await everything(service) == before
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param({"carrier": "twilio"}, 1.0, id="twilio-long-code"),
+        pytest.param({"carrier": "twilio", "kind": "toll_free"}, 3.0, id="twilio-toll-free"),
+        pytest.param({"carrier": "twilio", "kind": "short_code"}, 100.0, id="twilio-short-code"),
+        pytest.param({"carrier": "twilio", "throughput_mps": 4.5}, 4.5, id="overridden"),
+        pytest.param({"carrier": "twilio", "throughput_mps": "unlimited"}, None, id="unlimited"),
+        pytest.param({"carrier": "sandbox"}, None, id="sandbox-unpaced"),
+        pytest.param({"carrier": "sandbox", "throughput_mps": 1}, 1.0, id="sandbox-rehearsing"),
+    ],
+)
+async def test_a_numbers_pace_follows_its_kind_unless_set(
+    service: Service, spec: dict[str, Any], expected: float | None
+) -> None:
+    document = standard_document()
+    document["accounts"][0]["projects"][0]["numbers"][0].update(spec)
+    await service.provision(document)
+    async with service.runtime.database.read() as session:
+        number = await session.get(PhoneNumber, SENDER)
+    assert number is not None and number.throughput_mps == expected
+
+
+async def test_a_brand_cap_and_a_messaging_service_reach_the_dispatcher(service: Service) -> None:
+    document = standard_document()
+    account = document["accounts"][0]
+    account["brands"] = [{"id": "acme-health", "throughput_mps": 2.5}]
+    clinic = account["projects"][0]
+    clinic["twilio"] = {"messaging_service_sid": "MG" + "a" * 32}
+    clinic["numbers"][0]["brand"] = "acme-health"
+    await service.provision(document)
+    async with service.runtime.database.read() as session:
+        profiles = await tenancy.sender_profiles(session, [SENDER, SECOND_SENDER])
+    assert (profiles[SENDER].brand, profiles[SENDER].brand_throughput_mps) == ("acme/acme-health", 2.5)
+    assert profiles[SENDER].messaging_service_sid == "MG" + "a" * 32
+    assert (profiles[SECOND_SENDER].brand, profiles[SECOND_SENDER].brand_throughput_mps) == (None, None)
 
 
 async def test_changing_the_environment_changes_the_senders(service: Service) -> None:

@@ -5,7 +5,7 @@
     CarrierUnavailable (raised): the outcome is unknown — the carrier may or may not have taken it.
 
 Status and inbound reports flow the other way, as `StatusReport` and `InboundText`, into the one path
-every carrier shares (`messaging.service.apply_status`, the inbound handler).
+every carrier shares (`messaging.delivery.apply_statuses`, the inbound handler).
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ class OutboundText:
     to_number: str
     body: str
     num_segments: int
+    # Twilio's way of sending: through a Messaging Service's pool, and a content template instead of a body.
+    messaging_service_sid: str | None = None
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, tuple_
 from sqlalchemy import update as sa_update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -30,6 +28,7 @@ from reachout.conversations.models import (
 )
 from reachout.conversations.schemas import LeasedJob, SessionKey
 from reachout.db.base import table_of
+from reachout.db.upsert import insert_for
 from reachout.messaging.models import Message
 from reachout.tenancy.models import Project
 
@@ -140,14 +139,12 @@ async def schedule(
     session: AsyncSession, conversation_id: str, kind: JobKind, due_at: datetime, now: datetime
 ) -> None:
     """Make a conversation's job of this kind fire at `due_at`: created, or moved with a fresh count."""
-    dialect = session.get_bind().dialect.name
-    insert_statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(
-        table_of(ConversationJob)
-    )
-    statement = insert_statement.values(
-        conversation_id=conversation_id, kind=kind, due_at=due_at, attempts=0, created_at=now
-    ).on_conflict_do_update(
-        index_elements=["conversation_id", "kind"], set_={"due_at": due_at, "attempts": 0}
+    statement = (
+        insert_for(session, table_of(ConversationJob))
+        .values(conversation_id=conversation_id, kind=kind, due_at=due_at, attempts=0, created_at=now)
+        .on_conflict_do_update(
+            index_elements=["conversation_id", "kind"], set_={"due_at": due_at, "attempts": 0}
+        )
     )
     await session.execute(statement)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -13,12 +14,25 @@ class Clock(Protocol):
         """The current instant, timezone-aware UTC."""
         ...
 
+    async def sleep_until(self, instant: datetime) -> None:
+        """Return once `instant` has come (at once if it has)."""
+        ...
+
 
 class SystemClock:
     """Wall-clock time."""
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    async def sleep_until(self, instant: datetime) -> None:
+        wait = (instant - datetime.now(UTC)).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)
+            # The event loop keeps monotonic time, and may wake a hair before the wall clock gets there.
+            remaining = (instant - datetime.now(UTC)).total_seconds()
+            if remaining > 0:
+                await asyncio.sleep(remaining)
 
 
 class FakeClock:
@@ -29,6 +43,11 @@ class FakeClock:
 
     def now(self) -> datetime:
         return self._now
+
+    async def sleep_until(self, instant: datetime) -> None:
+        """Jump to `instant`, as if the wait had passed (a test's waits take no real time)."""
+        self._now = max(self._now, instant)
+        await asyncio.sleep(0)
 
     def advance(self, seconds: float) -> None:
         """Move time forward."""

@@ -8,7 +8,7 @@ from typing import Any
 from reachout.carriers.base import InboundText, StatusReport
 from reachout.conversations.inbound import InboundOutcome, handle_inbound
 from reachout.logs import get_logger
-from reachout.messaging import service
+from reachout.messaging import delivery
 
 log = get_logger("carrier_events")
 
@@ -20,7 +20,7 @@ class MessagingCarrierEvents:
         self._debounce = debounce_seconds
 
     async def statuses(self, session: Any, reports: Sequence[StatusReport]) -> None:
-        outcomes = await service.apply_statuses(session, reports)
+        outcomes = await delivery.apply_statuses(session, reports)
         for report, outcome in zip(reports, outcomes, strict=True):
             if outcome is None:
                 log.info("status report for an unknown message acknowledged", sid=report.sid)

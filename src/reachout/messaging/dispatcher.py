@@ -3,6 +3,9 @@
 A claim commits before any carrier is called and a result commits after, so a crash in between leaves a
 lease that simply expires. Before any later attempt the dispatcher asks the carrier whether it already has
 the message (`Carrier.find`), and only a confirmed absence is sent again (rule 2).
+
+Each claim paces its senders (`routing.pacing`): a message is leased with a slot no further ahead than the
+horizon, and handed over when its slot comes; one whose sender is busy for longer stays queued.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from reachout.carriers.registry import CarrierRegistry, UnknownCarrier
 from reachout.db.engine import Database
 from reachout.kit.clock import Clock
 from reachout.logs import get_logger
-from reachout.messaging import repository, service
+from reachout.messaging import delivery
 from reachout.messaging.schemas import ClaimedMessage, SendOutcome
-from reachout.tenancy import service as tenancy
+from reachout.tenancy.schemas import SenderProfile
 
 log = get_logger("dispatcher")
 
@@ -35,7 +38,8 @@ class Dispatcher:
         batch_size: int,
         concurrency: int,
         lease_seconds: float,
-        retry: service.RetryPolicy,
+        retry: delivery.RetryPolicy,
+        horizon_seconds: float = 1.0,
     ) -> None:
         self._database = database
         self._carriers = carriers
@@ -45,26 +49,29 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._lease = timedelta(seconds=lease_seconds)
         self._retry = retry
+        self._horizon = horizon_seconds
 
     async def dispatch_once(self) -> int:
-        """Claim one batch of due messages and send it; returns how many were claimed."""
+        """Claim one batch of due messages and send it; returns how many due messages it looked at."""
         now = self._clock.now()
         async with self._database.write.begin() as session:
-            claimed = await repository.claim_due(
-                session, now, self._owner, now + self._lease, self._batch_size
+            claim = await delivery.claim(
+                session, now, self._owner, self._lease, self._horizon, self._batch_size
             )
-        if not claimed:
-            return 0
-        async with self._database.read() as session:
-            carrier_of = await tenancy.sender_carriers(session, sorted({m.from_number for m in claimed}))
-        outcomes = await asyncio.gather(*(self._send(m, carrier_of.get(m.from_number)) for m in claimed))
-        async with self._database.write.begin() as session:
-            await service.record_send_results(session, outcomes, self._clock.now(), self._retry, self._owner)
-        return len(claimed)
+        if claim.messages:
+            outcomes = await asyncio.gather(
+                *(self._send(m, claim.senders.get(m.from_number)) for m in claim.messages)
+            )
+            async with self._database.write.begin() as session:
+                await delivery.record_send_results(
+                    session, outcomes, self._clock.now(), self._retry, self._owner
+                )
+        return claim.looked_at
 
-    async def _send(self, message: ClaimedMessage, carrier_kind: str | None) -> SendOutcome:
-        if carrier_kind is None:
+    async def _send(self, message: ClaimedMessage, sender: SenderProfile | None) -> SendOutcome:
+        if sender is None:
             return SendOutcome(message, None, None)
+        carrier_kind = sender.carrier
         try:
             carrier = self._carriers.get(carrier_kind)
         except UnknownCarrier:
@@ -77,7 +84,11 @@ class Dispatcher:
             to_number=message.to_number,
             body=message.body,
             num_segments=message.num_segments,
+            messaging_service_sid=sender.messaging_service_sid,
+            content_sid=message.content_sid,
+            content_variables=message.content_variables,
         )
+        await self._clock.sleep_until(message.send_at)
         async with self._slots:
             try:
                 if message.attempts > 1:

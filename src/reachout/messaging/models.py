@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reachout.db.base import Base
@@ -17,11 +17,18 @@ class Direction(StrEnum):
     INBOUND = "inbound"
 
 
+class SendPriority(IntEnum):
+    """Which queued messages a busy sender sends first: lower goes first."""
+
+    REPLY = 0  # someone is waiting for it, in an open conversation
+    FIRST_MESSAGE = 1
+
+
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        # The dispatcher's claim scans exactly this: due rows of the claimable statuses.
-        Index("ix_messages_dispatch", "status", "next_attempt_at"),
+        # The dispatcher's claim walks exactly this, in this order: queued rows, replies first, then by time.
+        Index("ix_messages_dispatch", "status", "priority", "next_attempt_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -44,6 +51,12 @@ class Message(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
+    priority: Mapped[int] = mapped_column(SmallInteger, default=SendPriority.FIRST_MESSAGE)
+    # Still queued at this instant, it is canceled (error 30036) rather than sent late.
+    expires_at: Mapped[datetime | None]
+    # A carrier content template (Twilio ContentSid) and its variables, sent instead of the body.
+    content_sid: Mapped[str | None] = mapped_column(String(64))
+    content_variables: Mapped[dict[str, str] | None] = mapped_column(JSON)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
     handed_off_at: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.db.base import table_of
 from reachout.messaging.models import Direction, Message, MessageStatusEvent
-from reachout.messaging.schemas import ClaimedMessage, MessageState, MessageView
+from reachout.messaging.schemas import ClaimedMessage, DueMessage, MessageState, MessageView
 from reachout.messaging.status import MessageStatus
 
 
@@ -27,28 +27,43 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
         await session.execute(insert(table_of(MessageStatusEvent)), list(rows))
 
 
-async def claim_due(
-    session: AsyncSession, now: datetime, owner: str, lease_until: datetime, limit: int
-) -> list[ClaimedMessage]:
-    """Lease queued outbound messages that are due; rows another worker holds are skipped, not waited on.
+async def due_for_dispatch(session: AsyncSession, now: datetime, limit: int) -> list[DueMessage]:
+    """Lock queued outbound messages that are due, replies first, then oldest first.
 
-    A lease is `next_attempt_at` pushed to the lease's end, so a crashed worker's messages become due again
-    by themselves, through the same index the claim scans.
+    Rows another worker holds are skipped, not waited on. A lease (or a deferral) is `next_attempt_at`
+    pushed forward, so a crashed worker's messages come due again by themselves, through the same index.
     """
-    due = (
-        select(Message.id)
+    result = await session.execute(
+        select(Message.id, Message.from_number, Message.num_segments, Message.expires_at)
         .where(
             Message.status == MessageStatus.QUEUED,
             Message.next_attempt_at <= now,
             Message.direction == Direction.OUTBOUND,
         )
-        .order_by(Message.next_attempt_at, Message.id)  # ids are time-ordered: a conversation keeps its order
+        .order_by(Message.priority, Message.next_attempt_at, Message.id)  # ids are time-ordered
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    return [
+        DueMessage(
+            id=row.id,
+            from_number=row.from_number or "",
+            num_segments=row.num_segments,
+            expires_at=row.expires_at,
+        )
+        for row in result
+    ]
+
+
+async def lease(
+    session: AsyncSession, send_at: Mapping[str, datetime], owner: str, lease_until: datetime
+) -> list[ClaimedMessage]:
+    """Lease locked messages to `owner` until `lease_until`, each to be sent at its `send_at`."""
+    if not send_at:
+        return []
     result = await session.execute(
         update(Message)
-        .where(Message.id.in_(due.scalar_subquery()))
+        .where(Message.id.in_(list(send_at)))
         .values(
             lease_owner=owner,
             next_attempt_at=lease_until,
@@ -57,6 +72,7 @@ async def claim_due(
         )
         .returning(
             Message.id,
+            Message.project_id,
             Message.channel,
             Message.from_number,
             Message.to_number,
@@ -64,12 +80,15 @@ async def claim_due(
             Message.num_segments,
             Message.attempts,
             Message.created_at,
+            Message.content_sid,
+            Message.content_variables,
         )
         .execution_options(synchronize_session=False)
     )
     claimed = [
         ClaimedMessage(
             id=row.id,
+            project_id=row.project_id,
             channel=row.channel,
             from_number=row.from_number or "",
             to_number=row.to_number,
@@ -77,10 +96,13 @@ async def claim_due(
             num_segments=row.num_segments,
             attempts=row.attempts,
             created_at=row.created_at,
+            send_at=send_at[row.id],
+            content_sid=row.content_sid,
+            content_variables=row.content_variables,
         )
         for row in result
     ]
-    return sorted(claimed, key=lambda m: m.id)  # RETURNING has no order; ids are time-ordered
+    return sorted(claimed, key=lambda m: (m.send_at, m.id))  # RETURNING has no order
 
 
 async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable[str]) -> list[MessageState]:
@@ -91,6 +113,8 @@ async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable
     result = await session.execute(
         select(
             Message.id,
+            Message.project_id,
+            Message.to_number,
             Message.status,
             Message.carrier_sid,
             Message.from_number,
@@ -105,6 +129,8 @@ async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable
     return [
         MessageState(
             id=row.id,
+            project_id=row.project_id,
+            to_number=row.to_number,
             status=MessageStatus(row.status),
             carrier_sid=row.carrier_sid,
             from_number=row.from_number,

@@ -12,6 +12,9 @@ from reachout.carriers.base import Accepted, CarrierUnavailable, Rejected
 from reachout.kit.gcra import Rate
 from reachout.messaging.status import MessageStatus
 
+# As Twilio: a message still queued this long after it was accepted is canceled (30036), not sent late.
+DEFAULT_VALIDITY_SECONDS = 36_000.0
+
 
 def new_message_id() -> str:
     """A UUIDv7: time-ordered, so each new row lands at the end of the primary-key index.
@@ -35,6 +38,9 @@ class OutboundRequest:
     candidates: tuple[str, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
     agent: dict[str, Any] = field(default_factory=dict)  # the project's agent, which the conversation keeps
+    validity_seconds: float = DEFAULT_VALIDITY_SECONDS
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,8 @@ class ConversationText:
     from_number: str
     to_number: str
     body: str
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,10 +90,21 @@ class MessageView:
 
 
 @dataclass(frozen=True)
-class ClaimedMessage:
-    """A message a dispatcher holds a lease on."""
+class DueMessage:
+    """A queued message whose time has come, as pacing needs to see it."""
 
     id: str
+    from_number: str
+    num_segments: int
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A message a dispatcher holds a lease on, to hand to its carrier at `send_at`."""
+
+    id: str
+    project_id: str | None
     channel: str
     from_number: str
     to_number: str
@@ -93,6 +112,9 @@ class ClaimedMessage:
     num_segments: int
     attempts: int
     created_at: datetime
+    send_at: datetime
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,8 @@ class MessageState:
     """The delivery-relevant columns of a message, as applying a status report needs them."""
 
     id: str
+    project_id: str | None
+    to_number: str
     status: MessageStatus
     carrier_sid: str | None
     from_number: str | None

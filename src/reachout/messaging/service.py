@@ -7,50 +7,34 @@ so a status write and whatever it schedules land together or not at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reachout.carriers.base import Accepted, CarrierUnavailable, InboundText, Rejected, StatusReport
-from reachout.carriers.failures import CarrierFailure, failure_for
+from reachout.carriers.base import InboundText
 from reachout.compliance import service as compliance
 from reachout.conversations import service as conversations
 from reachout.conversations.schemas import Opening, SessionKey, UsersSessions, new_conversation_id
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.messaging import repository
-from reachout.messaging.models import Direction
+from reachout.messaging.delivery import event_row
+from reachout.messaging.models import Direction, SendPriority
 from reachout.messaging.schemas import (
+    DEFAULT_VALIDITY_SECONDS,
     AcceptedMessage,
     ConversationText,
-    MessageState,
     MessageView,
     OutboundRequest,
-    SendOutcome,
     new_message_id,
 )
 from reachout.messaging.segments import MAX_BODY_CHARS, count_segments
-from reachout.messaging.status import MessageStatus, TransitionOutcome, decide
+from reachout.messaging.status import MessageStatus, TransitionOutcome
 from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 from reachout.routing.selection import choose_sender
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.enums import Capability
 from reachout.tenancy.schemas import ProjectView
-
-# A carrier that cannot tell us what happened, or that asks us to slow down, leaves the message queued.
-GENERIC_FAILURE = 30008
-UNPROVISIONED_SENDER = 21606
-MAX_BACKOFF_SECONDS = 3600.0
-_CARRIER_HAS_IT = frozenset(
-    {
-        MessageStatus.SENDING,
-        MessageStatus.SENT,
-        MessageStatus.DELIVERED,
-        MessageStatus.UNDELIVERED,
-        MessageStatus.READ,
-    }
-)
 
 
 def plan_greeting(
@@ -154,9 +138,24 @@ async def send_greetings(
         openings.append(opening)
         # The row records the acceptance (queued, created_at); events record what happens to it after.
         text = ConversationText(
-            request.project_id, opening.id, request.channel, sender, request.to_number, request.body
+            request.project_id,
+            opening.id,
+            request.channel,
+            sender,
+            request.to_number,
+            request.body,
+            content_sid=request.content_sid,
+            content_variables=request.content_variables,
         )
-        messages.append(_outbound_row(message_id, text, now))
+        messages.append(
+            _outbound_row(
+                message_id,
+                text,
+                now,
+                SendPriority.FIRST_MESSAGE,
+                now + timedelta(seconds=request.validity_seconds),
+            )
+        )
         outcomes.append(AcceptedMessage(message_id, opening.id, sender))
     await conversations.open_sessions(session, openings, now, known)
     await repository.insert_messages(session, messages)
@@ -199,13 +198,19 @@ async def _users_sessions(
 
 
 async def queue_texts(session: AsyncSession, texts: Sequence[ConversationText], now: datetime) -> list[str]:
-    """Queue texts for the dispatcher (the caller has checked consent); returns their message ids."""
-    rows = [_outbound_row(new_message_id(), text, now) for text in texts]
+    """Queue replies in open conversations (the caller has checked consent); returns their message ids.
+
+    They are sent before any first message waiting on the same sender: someone is waiting for them.
+    """
+    expires_at = now + timedelta(seconds=DEFAULT_VALIDITY_SECONDS)
+    rows = [_outbound_row(new_message_id(), text, now, SendPriority.REPLY, expires_at) for text in texts]
     await repository.insert_messages(session, rows)
     return [row["id"] for row in rows]
 
 
-def _outbound_row(message_id: str, text: ConversationText, now: datetime) -> dict[str, Any]:
+def _outbound_row(
+    message_id: str, text: ConversationText, now: datetime, priority: SendPriority, expires_at: datetime
+) -> dict[str, Any]:
     segments = count_segments(text.body)
     return {
         "id": message_id,
@@ -221,197 +226,13 @@ def _outbound_row(message_id: str, text: ConversationText, now: datetime) -> dic
         "encoding": segments.encoding,
         "attempts": 0,
         "next_attempt_at": now,
+        "priority": priority,
+        "expires_at": expires_at,
+        "content_sid": text.content_sid,
+        "content_variables": text.content_variables,
         "created_at": now,
         "updated_at": now,
     }
-
-
-def _event_row(
-    message_id: str,
-    status: MessageStatus,
-    outcome: str,
-    source: str,
-    at: datetime,
-    error_code: int | None = None,
-    details: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "message_id": message_id,
-        "status": status,
-        "outcome": outcome,
-        "source": source,
-        "error_code": error_code,
-        "details": details or {},
-        "occurred_at": at,
-    }
-
-
-# --- after the carrier has answered ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently a send the carrier could not take is tried again."""
-
-    base_seconds: float
-    max_attempts: int
-
-    def delay(self, attempts: int) -> timedelta:
-        return timedelta(seconds=min(self.base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
-
-
-async def record_send_results(
-    session: AsyncSession, outcomes: Sequence[SendOutcome], now: datetime, policy: RetryPolicy, worker: str
-) -> None:
-    """Record what carriers said about a batch of sends: hand-offs, permanent failures and retries.
-
-    `worker` names the dispatcher that made the calls; it is kept on each event for audit.
-    """
-    changes: list[dict[str, Any]] = []
-    retry_events: list[dict[str, Any]] = []
-    reports: list[StatusReport] = []
-    released = {"lease_owner": None, "lease_expires_at": None}
-    for outcome in outcomes:
-        claimed, result = outcome.message, outcome.result
-        if isinstance(result, Accepted):
-            changes.append(
-                {
-                    "id": claimed.id,
-                    "carrier": outcome.carrier,
-                    "carrier_sid": result.sid,
-                    "next_attempt_at": None,
-                    **released,
-                }
-            )
-            reports.append(
-                StatusReport(
-                    sid=result.sid,
-                    reference=claimed.id,
-                    status=MessageStatus.SENDING,
-                    occurred_at=now,
-                    source="dispatcher",
-                    details={"worker": worker},
-                )
-            )
-            continue
-        failure = _failure_of(result)
-        if failure.retryable and claimed.attempts < policy.max_attempts:
-            retry_at = now + policy.delay(claimed.attempts)
-            changes.append({"id": claimed.id, "next_attempt_at": retry_at, "updated_at": now, **released})
-            retry_events.append(
-                _event_row(
-                    claimed.id,
-                    MessageStatus.QUEUED,
-                    "retry",
-                    "dispatcher",
-                    now,
-                    failure.code,
-                    {"retry_at": retry_at.isoformat(), "reason": failure.description, "worker": worker},
-                )
-            )
-            continue
-        changes.append({"id": claimed.id, "carrier": outcome.carrier, "next_attempt_at": None, **released})
-        reports.append(
-            StatusReport(
-                sid="",
-                reference=claimed.id,
-                status=failure.status,
-                occurred_at=now,
-                error_code=failure.code,
-                source="dispatcher",
-                details={"description": failure.description, "worker": worker},
-            )
-        )
-    await repository.update_many(session, changes)
-    await repository.insert_events(session, retry_events)
-    await apply_statuses(session, reports)
-
-
-def _failure_of(result: Rejected | CarrierUnavailable | None) -> CarrierFailure:
-    if isinstance(result, Rejected):
-        return result.failure
-    if result is None:  # the sender is no longer provisioned on any carrier this process knows
-        return failure_for(UNPROVISIONED_SENDER)
-    return CarrierFailure(
-        GENERIC_FAILURE, f"Carrier unavailable: {result}", retryable=True, status=MessageStatus.FAILED
-    )
-
-
-async def apply_status(session: AsyncSession, report: StatusReport) -> TransitionOutcome | None:
-    """Apply one status report; see `apply_statuses`."""
-    [outcome] = await apply_statuses(session, [report])
-    return outcome
-
-
-async def apply_statuses(
-    session: AsyncSession, reports: Sequence[StatusReport]
-) -> list[TransitionOutcome | None]:
-    """Apply status reports in order; duplicates and regressions are kept as events but change nothing.
-
-    An outcome is None when no message matches its report (the caller acknowledges it all the same).
-    """
-    states = await repository.lock_many(
-        session, sids=[r.sid for r in reports if r.sid], ids=[r.reference for r in reports if r.reference]
-    )
-    by_sid = {s.carrier_sid: s.id for s in states if s.carrier_sid}
-    current = {s.id: s for s in states}
-    changes: dict[str, dict[str, Any]] = {}
-    events: list[dict[str, Any]] = []
-    outcomes: list[TransitionOutcome | None] = []
-    for report in reports:
-        message_id = by_sid.get(report.sid) or (report.reference if report.reference in current else None)
-        if message_id is None:
-            outcomes.append(None)
-            continue
-        outcome, values = _transition(current[message_id], report)
-        current[message_id] = replace(
-            current[message_id], **{k: v for k, v in values.items() if k in _STATE_FIELDS}
-        )
-        if values:
-            changes.setdefault(message_id, {"id": message_id}).update(values, updated_at=report.occurred_at)
-        events.append(
-            _event_row(
-                message_id,
-                report.status,
-                outcome,
-                report.source,
-                report.occurred_at,
-                report.error_code,
-                report.details,
-            )
-        )
-        outcomes.append(outcome)
-    await repository.update_many(session, list(changes.values()))
-    await repository.insert_events(session, events)
-    return outcomes
-
-
-_STATE_FIELDS = frozenset(f.name for f in fields(MessageState))
-
-
-def _transition(state: MessageState, report: StatusReport) -> tuple[TransitionOutcome, dict[str, Any]]:
-    """The outcome of a report against a message's state, and the columns it changes."""
-    outcome = decide(state.status, report.status)
-    at = report.occurred_at
-    values: dict[str, Any] = {}
-    if report.sid and state.carrier_sid is None:
-        values["carrier_sid"] = report.sid
-    if report.num_segments is not None and report.num_segments != state.num_segments:
-        values["num_segments"] = report.num_segments  # the carrier's count is the one it bills
-    if report.from_number and state.from_number is None:
-        values["from_number"] = report.from_number
-    if outcome is TransitionOutcome.APPLIED:
-        values["status"] = report.status
-        if report.status in _CARRIER_HAS_IT and state.handed_off_at is None:
-            # A carrier's report can overtake the dispatcher's record of the hand-off (a crash in between).
-            values["handed_off_at"] = at
-        if report.status in (MessageStatus.DELIVERED, MessageStatus.READ) and state.delivered_at is None:
-            values["delivered_at"] = at
-        if report.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.CANCELED):
-            values["errored_at"] = at
-            values["error_code"] = report.error_code
-            values["error_message"] = report.details.get("description")
-    return outcome, values
 
 
 async def inbound_exists(session: AsyncSession, sid: str) -> bool:
@@ -451,7 +272,7 @@ async def store_inbound(
     await repository.insert_events(
         session,
         [
-            _event_row(
+            event_row(
                 message_id, MessageStatus.RECEIVED, TransitionOutcome.APPLIED, text.carrier, text.received_at
             )
         ],

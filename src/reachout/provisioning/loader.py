@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from reachout.provisioning.schema import DuplicateEntry, ProvisioningFile
+from reachout.provisioning.schema import MisplacedEntry, ProvisioningFile
 
 
 class ProvisioningError(Exception):
@@ -33,8 +33,8 @@ def parse(document: Any, source: str) -> ProvisioningFile:
             message = str(item["msg"]).removeprefix("Value error, ")
             location = tuple(item["loc"])
             cause = item.get("ctx", {}).get("error")
-            if isinstance(cause, DuplicateEntry):
-                location += cause.location  # the duplicate itself, not the model that noticed it
+            if isinstance(cause, MisplacedEntry):
+                location += cause.location  # the entry itself, not the model that noticed it
             problems.append(f"{source}: {_path(location)}: {message}")
         raise ProvisioningError("\n".join(problems)) from None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -10,6 +10,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    SecretStr,
     field_validator,
     model_validator,
 )
@@ -43,7 +44,11 @@ class NumberSpec(_Strict):
     kind: NumberKind = NumberKind.LONG_CODE
     capabilities: list[Capability] = Field(default_factory=lambda: [Capability.SMS])
     environment: Environment | None = Field(default=None, description="Defaults to the project's.")
-    throughput_mps: PositiveFloat | None = Field(default=None, description="Defaults to the kind's rate.")
+    throughput_mps: PositiveFloat | Literal["unlimited"] | None = Field(
+        default=None,
+        description="Message segments per second; defaults to the kind's rate (unlimited on the sandbox).",
+    )
+    brand: str | None = Field(default=None, pattern=IDENTIFIER, description="One of the account's brands.")
 
     @field_validator("number")
     @classmethod
@@ -52,6 +57,10 @@ class NumberSpec(_Strict):
             return parse_e164(value).e164
         except InvalidPhoneNumber as error:
             raise ValueError(str(error)) from None
+
+
+class TwilioProjectSpec(_Strict):
+    messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
 
 
 class ProjectSpec(_Strict):
@@ -63,6 +72,7 @@ class ProjectSpec(_Strict):
     conversations: ConversationSettings = Field(default_factory=ConversationSettings)
     webhook: WebhookSpec | None = None
     numbers: list[NumberSpec] = Field(default_factory=list)
+    twilio: TwilioProjectSpec = Field(default_factory=TwilioProjectSpec)
 
     @model_validator(mode="after")
     def _numbers_unique(self) -> ProjectSpec:
@@ -70,11 +80,36 @@ class ProjectSpec(_Strict):
         return self
 
 
+class BrandSpec(_Strict):
+    """A 10DLC brand: every number sending for it shares its throughput cap."""
+
+    id: str = Field(pattern=IDENTIFIER)
+    throughput_mps: PositiveFloat
+
+
 class AccountSpec(_Strict):
     id: str = Field(pattern=IDENTIFIER)
     name: str | None = None
     api_keys: list[str] = Field(default_factory=list)
+    brands: list[BrandSpec] = Field(default_factory=list)
     projects: list[ProjectSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _brands_known(self) -> AccountSpec:
+        _unique("brand id", [(("brands", i, "id"), b.id) for i, b in enumerate(self.brands)])
+        known = {b.id for b in self.brands}
+        for p, project in enumerate(self.projects):
+            for n, number in enumerate(project.numbers):
+                if number.brand is not None and number.brand not in known:
+                    raise UnknownReference(
+                        f"brand '{number.brand}' is not one of this account's brands",
+                        ("projects", p, "numbers", n, "brand"),
+                    )
+        return self
+
+    def brand_throughput(self, brand: str | None) -> float | None:
+        """The cap of one of this account's brands (None for no brand)."""
+        return next((b.throughput_mps for b in self.brands if b.id == brand), None)
 
     @field_validator("api_keys")
     @classmethod
@@ -85,10 +120,22 @@ class AccountSpec(_Strict):
         return keys
 
 
+class TwilioCredentials(_Strict):
+    """The Twilio account numbers with `carrier: twilio` send through (REACHOUT_TWILIO_* take precedence)."""
+
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr = Field(min_length=1)
+    api_base_url: str | None = None
+
+
+class CarriersSpec(_Strict):
+    twilio: TwilioCredentials | None = None
+
+
 class ProvisioningFile(_Strict):
     accounts: list[AccountSpec] = Field(default_factory=list)
     pathways: list[PathwaySpec] = Field(default_factory=list)
-    carriers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    carriers: CarriersSpec = Field(default_factory=CarriersSpec)
 
     @model_validator(mode="after")
     def _ids_unique(self) -> ProvisioningFile:
@@ -123,12 +170,20 @@ class ProvisioningFile(_Strict):
         return self
 
 
-class DuplicateEntry(ValueError):
-    """A value listed twice; `location` is the path of its second listing, relative to the validated model."""
+class MisplacedEntry(ValueError):
+    """An entry a validator refused; `location` is its path, relative to the validated model."""
 
     def __init__(self, message: str, location: tuple[int | str, ...]) -> None:
         super().__init__(message)
         self.location = location
+
+
+class DuplicateEntry(MisplacedEntry):
+    """A value listed twice; `location` is the path of its second listing."""
+
+
+class UnknownReference(MisplacedEntry):
+    """A name that refers to nothing defined where it should be."""
 
 
 def _unique(what: str, entries: list[tuple[tuple[int | str, ...], str]]) -> None:

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.agents import service as agents
+from reachout.carriers.base import CarrierKind
 from reachout.provisioning.loader import ProvisioningError
-from reachout.provisioning.schema import AccountSpec, ProjectSpec, ProvisioningFile
+from reachout.provisioning.schema import AccountSpec, NumberSpec, ProjectSpec, ProvisioningFile
 from reachout.tenancy import repository as tenancy
 from reachout.tenancy.enums import DEFAULT_THROUGHPUT
 from reachout.tenancy.keys import hash_secret, visible_prefix
@@ -34,7 +35,7 @@ async def apply(session: AsyncSession, document: ProvisioningFile, now: datetime
     for account in document.accounts:
         await _apply_account(session, account, now)
         for project in account.projects:
-            await _apply_project(session, account.id, project, now)
+            await _apply_project(session, account, project, now)
             projects += 1
             numbers += len(project.numbers)
     return Applied(accounts=len(document.accounts), projects=projects, numbers=numbers)
@@ -56,7 +57,10 @@ async def _apply_account(session: AsyncSession, spec: AccountSpec, now: datetime
     )
 
 
-async def _apply_project(session: AsyncSession, account_id: str, spec: ProjectSpec, now: datetime) -> None:
+async def _apply_project(
+    session: AsyncSession, account: AccountSpec, spec: ProjectSpec, now: datetime
+) -> None:
+    account_id = account.id
     row = await tenancy.get_project(session, spec.id)
     if row is not None and row.account_id != account_id:
         raise ProvisioningError(f"project '{spec.id}' already belongs to another account")
@@ -73,6 +77,7 @@ async def _apply_project(session: AsyncSession, account_id: str, spec: ProjectSp
         "conversation_settings": spec.conversations.model_dump(mode="json"),
         "webhook_url": spec.webhook.url if spec.webhook else None,
         "webhook_secret": spec.webhook.secret if spec.webhook else None,
+        "twilio_messaging_service_sid": spec.twilio.messaging_service_sid,
         "updated_at": now,
     }
     if row is None:
@@ -94,7 +99,9 @@ async def _apply_project(session: AsyncSession, account_id: str, spec: ProjectSp
             "kind": number.kind.value,
             "environment": (number.environment or spec.environment).value,
             "capabilities": [c.value for c in number.capabilities],
-            "throughput_mps": number.throughput_mps or DEFAULT_THROUGHPUT[number.kind],
+            "throughput_mps": _throughput(number),
+            "brand": f"{account_id}/{number.brand}" if number.brand else None,
+            "brand_throughput_mps": account.brand_throughput(number.brand),
             "updated_at": now,
         }
         if existing is None:
@@ -106,3 +113,13 @@ async def _apply_project(session: AsyncSession, account_id: str, spec: ProjectSp
             for name, value in number_values.items():
                 setattr(existing, name, value)
     await session.flush()
+
+
+def _throughput(number: NumberSpec) -> float | None:
+    """A number's pace in segments per second; None for unpaced."""
+    if number.throughput_mps == "unlimited":
+        return None
+    if number.throughput_mps is not None:
+        return number.throughput_mps
+    # The sandbox protects no real network, so it is unpaced unless a number asks to rehearse its pace.
+    return None if number.carrier is CarrierKind.SANDBOX else DEFAULT_THROUGHPUT[number.kind]

@@ -44,6 +44,8 @@ class Project(Base):
     conversation_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     webhook_url: Mapped[str | None] = mapped_column(Text)
     webhook_secret: Mapped[str | None] = mapped_column(Text)
+    # With a Messaging Service, Twilio sends from the service's pool (the sender is what it reports back).
+    twilio_messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -59,7 +61,11 @@ class PhoneNumber(Base):
     kind: Mapped[str] = mapped_column(String(16))
     environment: Mapped[str] = mapped_column(String(16))
     capabilities: Mapped[list[str]] = mapped_column(JSON)
-    throughput_mps: Mapped[float] = mapped_column(Float)
+    # Message segments per second this number may send; None sends as fast as the carrier takes them.
+    throughput_mps: Mapped[float | None] = mapped_column(Float)
+    # The 10DLC brand the number sends for, qualified by account ("acme/acme-health"), and the brand's cap.
+    brand: Mapped[str | None] = mapped_column(String(130))
+    brand_throughput_mps: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

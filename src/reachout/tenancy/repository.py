@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.kit.gcra import Rate
 from reachout.tenancy.enums import Capability, Environment, NumberKind
 from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, RateLimitState
-from reachout.tenancy.schemas import ProjectView, SenderNumber
+from reachout.tenancy.schemas import ProjectView, SenderNumber, SenderProfile
 from reachout.tenancy.settings import ConversationSettings
 
 
@@ -65,15 +65,34 @@ def _sender(row: PhoneNumber) -> SenderNumber:
     )
 
 
-async def sender_carriers(session: AsyncSession, numbers: Iterable[str]) -> dict[str, str]:
-    """Which carrier each of these sender numbers is provisioned on."""
+async def sender_profiles(session: AsyncSession, numbers: Iterable[str]) -> dict[str, SenderProfile]:
+    """The carrier, pace and Messaging Service of each of these sender numbers that is provisioned."""
     wanted = set(numbers)
     if not wanted:
         return {}
     rows = await session.execute(
-        select(PhoneNumber.number, PhoneNumber.carrier).where(PhoneNumber.number.in_(wanted))
+        select(
+            PhoneNumber.number,
+            PhoneNumber.carrier,
+            PhoneNumber.throughput_mps,
+            PhoneNumber.brand,
+            PhoneNumber.brand_throughput_mps,
+            Project.twilio_messaging_service_sid,
+        )
+        .join(Project, Project.id == PhoneNumber.project_id)
+        .where(PhoneNumber.number.in_(wanted))
     )
-    return {number: carrier for number, carrier in rows}
+    return {
+        row.number: SenderProfile(
+            number=row.number,
+            carrier=row.carrier,
+            throughput_mps=row.throughput_mps,
+            brand=row.brand,
+            brand_throughput_mps=row.brand_throughput_mps,
+            messaging_service_sid=row.twilio_messaging_service_sid,
+        )
+        for row in rows
+    }
 
 
 async def project_for_number(session: AsyncSession, number: str) -> str | None:

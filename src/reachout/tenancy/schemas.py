@@ -19,7 +19,19 @@ class SenderNumber:
     kind: NumberKind
     environment: Environment
     capabilities: frozenset[Capability]
-    throughput_mps: float
+    throughput_mps: float | None
+
+
+@dataclass(frozen=True)
+class SenderProfile:
+    """What the dispatcher needs about a sender number: its carrier, its pace and how it sends."""
+
+    number: str
+    carrier: str
+    throughput_mps: float | None
+    brand: str | None = None
+    brand_throughput_mps: float | None = None
+    messaging_service_sid: str | None = None
 
 
 @dataclass(frozen=True)

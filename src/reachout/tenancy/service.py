@@ -15,7 +15,7 @@ from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit import gcra
 from reachout.tenancy import repository
 from reachout.tenancy.keys import hash_secret
-from reachout.tenancy.schemas import ProjectView
+from reachout.tenancy.schemas import ProjectView, SenderProfile
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -200,6 +200,6 @@ async def project_for_number(session: AsyncSession, number: str) -> str | None:
     return await repository.project_for_number(session, number)
 
 
-async def sender_carriers(session: AsyncSession, numbers: Sequence[str]) -> dict[str, str]:
-    """The carrier each still-provisioned sender number sends through."""
-    return await repository.sender_carriers(session, numbers)
+async def sender_profiles(session: AsyncSession, numbers: Sequence[str]) -> dict[str, SenderProfile]:
+    """How each still-provisioned sender number sends: its carrier, its pace, its Messaging Service."""
+    return await repository.sender_profiles(session, numbers)

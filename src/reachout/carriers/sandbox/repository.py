@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.carriers.sandbox.models import SandboxMessage
+from reachout.db.upsert import insert_for
 
 
 async def insert_once(session: AsyncSession, rows: Sequence[SandboxMessage]) -> list[str]:
@@ -18,9 +17,8 @@ async def insert_once(session: AsyncSession, rows: Sequence[SandboxMessage]) -> 
     if not rows:
         return []
     columns = [c for c in SandboxMessage.__table__.columns if c.name != "id"]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(SandboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+        insert_for(session, SandboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"]),
         [{c.name: getattr(row, c.key) for c in columns} for row in rows],
     )
     keys = [row.idempotency_key for row in rows]

@@ -1,0 +1,19 @@
+"""Routing use cases: pacing a batch of due messages against the shared state of their lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.routing import pacing, repository
+
+
+async def pace(
+    session: AsyncSession, due: Sequence[pacing.Due], now: float, horizon: float, lead: float
+) -> pacing.Plan:
+    """Plan `due` (most urgent first) and store the lines it reserved, inside the caller's transaction."""
+    keys = sorted({line.key for message in due for line in message.lines})
+    plan = pacing.plan(due, await repository.lock_arrivals(session, keys), now, horizon, lead)
+    await repository.save_arrivals(session, plan.arrivals)
+    return plan
