@@ -150,15 +150,27 @@ async def prepare_database(runtime: Runtime) -> None:
 
 
 def twilio_carrier(settings: Settings) -> TwilioCarrier | None:
-    """The Twilio carrier, when the settings name an account."""
-    if settings.twilio_account_sid is None or settings.twilio_auth_token is None:
-        return None
+    """The Twilio carrier, when REACHOUT_TWILIO_* (first) or the provisioning file name an account."""
+    if settings.twilio_account_sid is not None and settings.twilio_auth_token is not None:
+        account_sid, auth_token = settings.twilio_account_sid, settings.twilio_auth_token
+        api_base_url = settings.twilio_api_base_url
+        source = "settings"
+    else:
+        # The CLI has already validated the file; a broken one fails here as it would when applied.
+        credentials = None if settings.config is None else loader.load(settings.config).carriers.twilio
+        if credentials is None:
+            return None
+        account_sid, auth_token = credentials.account_sid, credentials.auth_token
+        api_base_url = settings.twilio_api_base_url or credentials.api_base_url
+        source = str(settings.config)
+    log.info("Twilio carrier configured", account_sid=account_sid, source=source)
     return TwilioCarrier(
         TwilioSettings(
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token.get_secret_value(),
+            account_sid=account_sid,
+            auth_token=auth_token.get_secret_value(),
             public_url=settings.public_url,
-            api_base_url=settings.twilio_api_base_url,
+            api_base_url=api_base_url,
+            timeout_seconds=settings.twilio_timeout_seconds,
         )
     )
 
@@ -224,14 +236,15 @@ def create_app(
             return JSONResponse({"status": "migrating"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    if runtime.twilio is not None and settings.twilio_auth_token is not None:
+    if runtime.twilio is not None:
+        # Webhooks are signed with the token of the account the carrier sends through, wherever it came from.
         app.include_router(
             twilio_router(
                 runtime.database,
                 MessagingCarrierEvents(debounce_seconds=settings.debounce_seconds),
                 runtime.clock,
-                auth_token=settings.twilio_auth_token.get_secret_value(),
-                public_url=settings.public_url,
+                auth_token=runtime.twilio.settings.auth_token,
+                public_url=runtime.twilio.settings.public_url,
             )
         )
     app.include_router(polyai_router(runtime.directory, runtime.accept_greeting))

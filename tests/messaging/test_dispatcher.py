@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -45,11 +46,11 @@ class ScriptedCarrier:
         self.finds: list[OutboundText] = []
         self.held: Accepted | CarrierUnavailable | None = None  # what `find` answers
 
-    async def find(self, text: OutboundText, since: datetime) -> Accepted | None:
+    async def find(self, text: OutboundText, since: datetime) -> Sequence[Accepted]:
         self.finds.append(text)
         if isinstance(self.held, CarrierUnavailable):
             raise self.held
-        return self.held
+        return () if self.held is None else (self.held,)
 
     async def send(self, text: OutboundText) -> SendResult:
         self.calls.append(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,8 +41,8 @@ class ClockedCarrier:
         self.sends.append((self.clock.now(), text))
         return Accepted(f"SM{len(self.sends):032x}")
 
-    async def find(self, text: OutboundText, since: datetime) -> Accepted | None:
-        return None
+    async def find(self, text: OutboundText, since: datetime) -> Sequence[Accepted]:
+        return ()
 
 
 async def provision(database: Database, clock: FakeClock, **numbers: dict[str, Any]) -> None:

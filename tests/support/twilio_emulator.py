@@ -1,20 +1,26 @@
 """A Twilio emulator for tests: the Messages resource of Twilio's REST API, served on 127.0.0.1.
 
 It answers the official `twilio` library the way Twilio's API reference documents: Basic auth with the
-account sid and auth token; `POST .../Messages.json` (form-encoded; To, From or MessagingServiceSid, Body or
-ContentSid, StatusCallback, ValidityPeriod) → 201 with the message resource, or Twilio's error body (`code`,
-`message`, `more_info`, `status`); `GET .../Messages.json` (To, From, DateSent>, PageSize) and
-`GET .../Messages/{Sid}.json`. It records every request, and posts status callbacks signed as Twilio does
-(`X-Twilio-Signature`: HMAC-SHA1 of the URL and sorted form parameters, by `twilio.request_validator`).
+account sid and auth token; `POST .../Messages.json` (form-encoded; To; From or MessagingServiceSid; Body,
+MediaUrl or ContentSid with ContentVariables; StatusCallback, ValidityPeriod) → 201 with the message resource,
+or Twilio's error body (`code`, `message`, `more_info`, `status`) with Twilio's code for what is wrong;
+`GET .../Messages.json` (To, From, DateSent>, PageSize) and `GET .../Messages/{Sid}.json`. It records every
+request, and posts webhooks signed as Twilio signs them (`X-Twilio-Signature`: HMAC-SHA1 of the URL and
+sorted form parameters, by `twilio.request_validator`): status callbacks (`report`) and inbound texts
+(`text_in`).
 
-Fault injection: `hang_after_accept` makes the next creates store the message and then not answer, as when a
-network timeout hides a send Twilio did accept.
+Configuration, as a Twilio account has it: `services` (Messaging Service sid → its sender pool), `contents`
+(ContentSid → the template's body, `{{1}}`-style placeholders), `unsubscribed` (recipients who replied STOP:
+a create to them is refused with 21610). Fault injection: `hang_after_accept` makes the next creates store
+the message and then not answer, as when a network timeout hides a send Twilio did accept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,13 +44,15 @@ ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "emulator_auth_token_0123456789ab"
 API = "/2010-04-01/Accounts/{account}"
 UNROUTABLE = {"+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number.")}
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+WHATSAPP = "whatsapp:"
 
 
 @dataclass
 class EmulatedMessage:
     sid: str
     to: str
-    from_: str | None
+    from_: str | None  # what the resource shows: None while a Messaging Service has not picked a sender
     body: str
     status: str
     status_callback: str | None
@@ -52,6 +60,11 @@ class EmulatedMessage:
     date_created: datetime
     num_segments: int
     error_code: int | None = None
+    sender: str | None = None  # the sender Twilio chose (or was given); reported in status callbacks
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
+    media_urls: list[str] = field(default_factory=list)
+    direction: str = "outbound-api"
 
     def resource(self) -> dict[str, Any]:
         created = format_datetime(self.date_created)
@@ -62,7 +75,7 @@ class EmulatedMessage:
             "date_created": created,
             "date_sent": None,
             "date_updated": created,
-            "direction": "outbound-api",
+            "direction": self.direction,
             "error_code": self.error_code,
             "error_message": None,
             "from": self.from_,
@@ -88,6 +101,10 @@ class TwilioEmulator:
     base_url: str = ""
     messages: dict[str, EmulatedMessage] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    services: dict[str, list[str]] = field(default_factory=dict)
+    contents: dict[str, str] = field(default_factory=dict)
+    unsubscribed: set[str] = field(default_factory=set)
+    inbound_url: str | None = None  # the number's "a message comes in" webhook
     hang_after_accept: int = 0
     _release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -104,38 +121,75 @@ class TwilioEmulator:
     # --- the REST API ------------------------------------------------------------------------------------
 
     async def _create(self, request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        received = await request.form()
+        form = {k: str(v) for k, v in received.items()}
         self.requests.append(("POST", request.url.path, form))
         refusal = _authenticate(request)
         if refusal is not None:
             return refusal
-        to = form.get("To")
-        if not to:
-            return _error(21604, "A 'To' phone number is required.", 400)
-        if not form.get("From") and not form.get("MessagingServiceSid"):
-            return _error(21603, "A 'From' phone number is required.", 400)
-        if not form.get("Body") and not form.get("ContentSid"):
-            return _error(21602, "Message body is required.", 400)
-        if to in UNROUTABLE:
-            code, text = UNROUTABLE[to]
-            return _error(code, text, 400)
-        body = form.get("Body", "")
+        refusal, variables = self._refusal(form, [str(url) for url in received.getlist("MediaUrl")])
+        if refusal is not None:
+            return refusal
+        to, service = form["To"], form.get("MessagingServiceSid")
+        # Twilio picks a service's sender from its pool; the resource names it once the message leaves.
+        sender = form.get("From") or _on_channel(to, self.services[service or ""][0])
+        content = form.get("ContentSid")
+        body = _render(self.contents[content], variables) if content else form.get("Body", "")
+        picking = service is not None and not form.get("From")
         message = EmulatedMessage(
             sid="SM" + secrets.token_hex(16),
             to=to,
-            from_=form.get("From"),
+            from_=None if picking else sender,
             body=body,
-            status="accepted" if form.get("MessagingServiceSid") and not form.get("From") else "queued",
+            status="accepted" if picking else "queued",
             status_callback=form.get("StatusCallback"),
-            messaging_service_sid=form.get("MessagingServiceSid"),
+            messaging_service_sid=service,
             date_created=datetime.now(UTC).replace(microsecond=0),
-            num_segments=count_segments(body).segments,
+            # Twilio's documented answer: 0 segments until a service has picked the sender.
+            num_segments=0 if picking else count_segments(body).segments,
+            sender=sender,
+            content_sid=content,
+            content_variables=variables if content else None,
+            media_urls=[str(url) for url in received.getlist("MediaUrl")],
         )
         self.messages[message.sid] = message
         if self.hang_after_accept > 0:
             self.hang_after_accept -= 1
             await self._release.wait()  # accepted, but the answer never comes back
         return JSONResponse(message.resource(), status_code=201)
+
+    def _refusal(
+        self, form: dict[str, str], media: list[str]
+    ) -> tuple[JSONResponse | None, dict[str, str] | None]:
+        """Twilio's documented refusal of a create request, if any, and its parsed ContentVariables."""
+        to, service = form.get("To"), form.get("MessagingServiceSid")
+        content, raw_variables = form.get("ContentSid"), form.get("ContentVariables")
+        if not to:
+            return _error(21604, "A 'To' phone number is required.", 400), None
+        if not form.get("From") and not service:
+            return _error(21603, "A 'From' phone number is required.", 400), None
+        if raw_variables is not None and not content:
+            message = "A ContentSid must be specified if ContentVariables are provided in the request."
+            return _error(21654, message, 400), None
+        if not form.get("Body") and not media and not content:
+            if service:
+                return _error(21619, "A Message Body, Media URL or Content SID is required.", 400), None
+            return _error(21602, "Message body is required.", 400), None
+        variables = _variables(raw_variables) if raw_variables is not None else {}
+        if variables is None:
+            return _error(21656, "The ContentVariables Parameter is invalid.", 400), None
+        if service and service not in self.services:
+            return _error(21701, "The Messaging Service does not exist.", 400), None
+        if service and not form.get("From") and not self.services[service]:
+            return _error(21704, "The Messaging Service contains no phone numbers.", 400), None
+        if content and content not in self.contents:
+            return _error(21655, "The ContentSid is Invalid.", 400), None
+        if to in UNROUTABLE:
+            code, text = UNROUTABLE[to]
+            return _error(code, text, 400), None
+        if to.removeprefix(WHATSAPP) in self.unsubscribed:
+            return _error(21610, "Attempt to send to unsubscribed recipient", 400), None
+        return None, variables
 
     async def _list(self, request: Request) -> Response:
         self.requests.append(("GET", request.url.path, dict(request.query_params)))
@@ -145,10 +199,12 @@ class TwilioEmulator:
         params = request.query_params
         found = [
             m
-            for m in sorted(self.messages.values(), key=lambda m: m.date_created, reverse=True)
+            # Newest first, as Twilio lists them (within one second too: the later created comes first).
+            for m in sorted(reversed(self.messages.values()), key=lambda m: m.date_created, reverse=True)
             if (not params.get("To") or m.to == params["To"])
             and (not params.get("From") or m.from_ == params["From"])
-            and (not params.get("DateSent>") or m.date_created >= _moment(params["DateSent>"]))
+            # Twilio documents DateSent filters by the day (on or after midnight of the date given).
+            and (not params.get("DateSent>") or m.date_created.date() >= _moment(params["DateSent>"]).date())
         ]
         size = int(params.get("PageSize", 50))
         uri = request.url.path
@@ -193,23 +249,112 @@ class TwilioEmulator:
         message = self.messages[sid]
         target = url or message.status_callback
         assert target is not None, "the message was sent without a StatusCallback"
+        message.from_ = message.sender  # once it moves, the message names the sender Twilio chose
         params = {
             "AccountSid": ACCOUNT_SID,
             "ApiVersion": "2010-04-01",
-            "From": message.from_ or "",
+            "From": message.sender or "",
             "MessageSid": sid,
             "MessageStatus": status,
             "SmsSid": sid,
             "SmsStatus": status,
             "To": message.to,
         }
+        if message.messaging_service_sid is not None:
+            params["MessagingServiceSid"] = message.messaging_service_sid
         if error_code is not None:
             params["ErrorCode"] = str(error_code)
         params.update(extra)
         message.status = status
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(target, params)
-        async with httpx.AsyncClient() as client:
-            return await client.post(target, data=params, headers={"X-Twilio-Signature": signature})
+        if error_code is not None:
+            message.error_code = error_code
+        return await _post_signed(target, params)
+
+    async def text_in(
+        self,
+        from_: str,
+        to: str,
+        body: str,
+        *,
+        sid: str | None = None,
+        whatsapp: bool = False,
+        url: str | None = None,
+        without: tuple[str, ...] = (),
+        signature: str | None = None,
+        **extra: str,
+    ) -> httpx.Response:
+        """A person texts `to`: Twilio's signed inbound webhook. `without` drops parameters before signing;
+        `signature` replaces the real one (a forgery; "" sends none)."""
+        target = url or self.inbound_url
+        assert target is not None, "no inbound webhook URL configured"
+        sid = sid or "SM" + secrets.token_hex(16)
+        prefix = WHATSAPP if whatsapp else ""
+        params = {
+            "AccountSid": ACCOUNT_SID,
+            "ApiVersion": "2010-04-01",
+            "Body": body,
+            "From": prefix + from_,
+            "FromCountry": "US",
+            "MessageSid": sid,
+            "NumMedia": "0",
+            "NumSegments": str(count_segments(body).segments),
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "To": prefix + to,
+            "ToCountry": "US",
+        }
+        if whatsapp:
+            params |= {"ProfileName": "Jane", "WaId": from_.removeprefix("+")}
+        params.update(extra)
+        for name in without:
+            params.pop(name, None)
+        if sid not in self.messages:
+            self.messages[sid] = EmulatedMessage(
+                sid=sid,
+                to=prefix + to,
+                from_=prefix + from_,
+                body=body,
+                status="received",
+                status_callback=None,
+                messaging_service_sid=extra.get("MessagingServiceSid"),
+                date_created=datetime.now(UTC).replace(microsecond=0),
+                num_segments=count_segments(body).segments,
+                sender=prefix + from_,
+                direction="inbound",
+            )
+        return await _post_signed(target, params, signature)
+
+
+async def _post_signed(url: str, params: dict[str, str], signature: str | None = None) -> httpx.Response:
+    """POST a webhook form as Twilio does, signed with the account's auth token unless told otherwise."""
+    if signature is None:
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+    headers = {"X-Twilio-Signature": signature} if signature else {}
+    async with httpx.AsyncClient() as client:
+        return await client.post(url, data=params, headers=headers)
+
+
+def _on_channel(to: str, number: str) -> str:
+    """A sender on the recipient's channel: `whatsapp:` when the recipient is a WhatsApp address."""
+    return WHATSAPP + number if to.startswith(WHATSAPP) else number
+
+
+def _variables(raw: str) -> dict[str, str] | None:
+    """ContentVariables as Twilio accepts them: a JSON object of non-empty strings (else None)."""
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) and v for v in parsed.values()):
+        return None
+    return {str(k): v for k, v in parsed.items()}
+
+
+def _render(template: str, variables: dict[str, str] | None) -> str:
+    """A content template's body with its placeholders filled, as Twilio renders it."""
+    values = variables or {}
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def _moment(text: str) -> datetime:
@@ -251,5 +396,22 @@ async def running_emulator() -> AsyncIterator[TwilioEmulator]:
         yield emulator
     finally:
         emulator._release.set()
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def serving(app: Any, port: int) -> AsyncIterator[None]:
+    """Serve an ASGI app (reachout itself) on 127.0.0.1:`port`, where the emulator's webhooks reach it."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the server stopped before it started (see its log)")
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
         server.should_exit = True
         await task

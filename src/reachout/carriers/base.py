@@ -97,10 +97,11 @@ class Carrier(Protocol):
         """Hand one message over; raise `CarrierUnavailable` when the outcome is unknown."""
         ...
 
-    async def find(self, text: OutboundText, since: datetime) -> Accepted | None:
-        """The send of this text the carrier already took since `since`, if any (asked before any re-send).
+    async def find(self, text: OutboundText, since: datetime) -> Sequence[Accepted]:
+        """Sends the carrier took since `since` that may be this text's, likeliest first (none: never sent).
 
-        Raise `CarrierUnavailable` when the carrier cannot tell: then nothing is re-sent yet.
+        Asked before any re-send; the caller skips those already recorded for other messages. Raise
+        `CarrierUnavailable` when the carrier cannot tell: then nothing is re-sent yet.
         """
         ...
 

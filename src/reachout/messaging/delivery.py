@@ -125,6 +125,12 @@ async def _expire(session: AsyncSession, message_ids: Sequence[str], now: dateti
     )
 
 
+async def earlier_send(session: AsyncSession, message_id: str, found: Sequence[Accepted]) -> Accepted | None:
+    """The likeliest of a carrier's matches for a message that no other message has already claimed."""
+    held = await repository.sids_held_by_others(session, [f.sid for f in found], message_id)
+    return next((f for f in found if f.sid not in held), None)
+
+
 # --- after the carrier has answered ------------------------------------------------------------------------
 
 

@@ -94,9 +94,12 @@ class Dispatcher:
                 if message.attempts > 1:
                     # An earlier attempt may have reached the carrier (it timed out, or this process died
                     # before recording it): a send the carrier already has is recorded, never repeated.
-                    found = await carrier.find(text, message.created_at)
-                    if found is not None:
-                        return SendOutcome(message, carrier_kind, found)
+                    candidates = await carrier.find(text, message.created_at)
+                    if candidates:
+                        async with self._database.read() as session:
+                            found = await delivery.earlier_send(session, message.id, candidates)
+                        if found is not None:
+                            return SendOutcome(message, carrier_kind, found)
                 return SendOutcome(message, carrier_kind, await carrier.send(text))
             except CarrierUnavailable as error:
                 log.warning(

@@ -148,6 +148,17 @@ async def update_many(session: AsyncSession, changes: Sequence[dict[str, Any]]) 
         await session.execute(update(Message), list(changes))
 
 
+async def sids_held_by_others(session: AsyncSession, sids: Iterable[str], message_id: str) -> set[str]:
+    """Which of these carrier sids are already recorded for a message other than `message_id`."""
+    wanted = set(sids)
+    if not wanted:
+        return set()
+    result = await session.execute(
+        select(Message.carrier_sid).where(Message.carrier_sid.in_(wanted), Message.id != message_id)
+    )
+    return {sid for sid in result.scalars() if sid is not None}
+
+
 async def inbound_exists(session: AsyncSession, sid: str) -> bool:
     result = await session.execute(select(Message.id).where(Message.carrier_sid == sid))
     return result.first() is not None

@@ -80,11 +80,11 @@ class SandboxCarrier:
         )
         return Accepted(await self._handoffs.submit(row))
 
-    async def find(self, text: OutboundText, since: datetime) -> Accepted | None:
+    async def find(self, text: OutboundText, since: datetime) -> Sequence[Accepted]:
         """The send stored under this text's reference (sends are keyed by it, so `since` adds nothing)."""
         async with self._sessions() as session:
             sid = await repository.sid_for_key(session, text.reference)
-        return None if sid is None else Accepted(sid)
+        return () if sid is None else (Accepted(sid),)
 
     async def close(self) -> None:
         """Finish the hand-offs in flight."""
