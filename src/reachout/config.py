@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_api_base_url: str | None = None  # default https://api.twilio.com
-    # A send Twilio has not answered by then has an unknown outcome: it is settled with `find` before any re-send.
+    # A send Twilio has not answered by then has an unknown outcome, settled with `find` before any re-send.
     twilio_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="One JSON object per line instead of console lines.")
