@@ -6,7 +6,7 @@ write and whatever it schedules land together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -152,22 +152,21 @@ async def record_send_results(
 
     `worker` names the dispatcher that made the calls; it is kept on each event for audit.
     """
-    changes: list[dict[str, Any]] = []
+    retries: list[dict[str, Any]] = []
     retry_events: list[dict[str, Any]] = []
     reports: list[StatusReport] = []
+    # Written with each message's status change, in the same UPDATE: a row is updated once per hand-off.
+    handed: dict[str, dict[str, Any]] = {}
     released = {"lease_owner": None, "lease_expires_at": None}
     for outcome in outcomes:
         claimed, result = outcome.message, outcome.result
         if isinstance(result, Accepted):
-            changes.append(
-                {
-                    "id": claimed.id,
-                    "carrier": outcome.carrier,
-                    "carrier_sid": result.sid,
-                    "next_attempt_at": None,
-                    **released,
-                }
-            )
+            handed[claimed.id] = {
+                "carrier": outcome.carrier,
+                "carrier_sid": result.sid,
+                "next_attempt_at": None,
+                **released,
+            }
             reports.append(
                 StatusReport(
                     sid=result.sid,
@@ -182,7 +181,7 @@ async def record_send_results(
         failure = _failure_of(result)
         if failure.retryable and claimed.attempts < policy.max_attempts:
             retry_at = now + policy.delay(claimed.attempts)
-            changes.append({"id": claimed.id, "next_attempt_at": retry_at, "updated_at": now, **released})
+            retries.append({"id": claimed.id, "next_attempt_at": retry_at, "updated_at": now, **released})
             retry_events.append(
                 event_row(
                     claimed.id,
@@ -195,7 +194,7 @@ async def record_send_results(
                 )
             )
             continue
-        changes.append({"id": claimed.id, "carrier": outcome.carrier, "next_attempt_at": None, **released})
+        handed[claimed.id] = {"carrier": outcome.carrier, "next_attempt_at": None, **released}
         reports.append(
             StatusReport(
                 sid="",
@@ -207,9 +206,9 @@ async def record_send_results(
                 details={"description": failure.description, "worker": worker},
             )
         )
-    await repository.update_many(session, changes)
+    await repository.update_many(session, retries)
     await repository.insert_events(session, retry_events)
-    await apply_statuses(session, reports)
+    await apply_statuses(session, reports, also=handed)
 
 
 def _failure_of(result: Rejected | CarrierUnavailable | None) -> CarrierFailure:
@@ -229,11 +228,14 @@ async def apply_status(session: AsyncSession, report: StatusReport) -> Transitio
 
 
 async def apply_statuses(
-    session: AsyncSession, reports: Sequence[StatusReport]
+    session: AsyncSession,
+    reports: Sequence[StatusReport],
+    also: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[TransitionOutcome | None]:
     """Apply status reports in order; duplicates and regressions are kept as events but change nothing.
 
     An outcome is None when no message matches its report (the caller acknowledges it all the same).
+    `also` holds more columns to set on messages (by id), written in the same statement.
     """
     states = await repository.lock_many(
         session, sids=[r.sid for r in reports if r.sid], ids=[r.reference for r in reports if r.reference]
@@ -268,6 +270,8 @@ async def apply_statuses(
             )
         )
         outcomes.append(outcome)
+    for message_id, columns in (also or {}).items():
+        changes.setdefault(message_id, {"id": message_id}).update(columns)
     await repository.update_many(session, list(changes.values()))
     await repository.insert_events(session, events)
     return outcomes

@@ -44,14 +44,27 @@ class Worker:
 
     async def run_once(self) -> int:
         """One pass over every kind of work; returns how many items were handled."""
+        # Turns first, so the replies they queue go out in this same pass. Hand-offs and the sandbox's reports
+        # are independent transactions, so they overlap: the database works on one while this process
+        # prepares the other.
         handled = await self._conversations.run_once()
-        handled += await self._dispatcher.dispatch_once()
-        if self._sandbox is not None:
-            async with self._database.write.begin() as session:
-                reports = await self._sandbox.take_due_reports(session)
-                await self._events.statuses(session, reports)
-            handled += len(reports)
-        return handled
+        results = await asyncio.gather(
+            self._dispatcher.dispatch_once(),
+            self._sandbox_reports(),
+            return_exceptions=True,  # a failing kind still lets the other finish before the pass ends
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return handled + sum(r for r in results if isinstance(r, int))
+
+    async def _sandbox_reports(self) -> int:
+        if self._sandbox is None:
+            return 0
+        async with self._database.write.begin() as session:
+            reports = await self._sandbox.take_due_reports(session)
+            await self._events.statuses(session, reports)
+        return len(reports)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; sleeps only when a pass found nothing to do."""

@@ -17,18 +17,23 @@ async def insert_once(session: AsyncSession, rows: Sequence[SandboxMessage]) -> 
     if not rows:
         return []
     columns = [c for c in SandboxMessage.__table__.columns if c.name != "id"]
-    await session.execute(
-        insert_for(session, SandboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+    inserted = await session.execute(
+        insert_for(session, SandboxMessage)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(SandboxMessage.idempotency_key, SandboxMessage.sid),
         [{c.name: getattr(row, c.key) for c in columns} for row in rows],
     )
-    keys = [row.idempotency_key for row in rows]
-    stored = await session.execute(
-        select(SandboxMessage.idempotency_key, SandboxMessage.sid).where(
-            SandboxMessage.idempotency_key.in_(keys)
+    sid_of: dict[str | None, str] = {key: sid for key, sid in inserted}
+    # Only a repeated send reads back what its first attempt stored.
+    repeated = [row.idempotency_key for row in rows if row.idempotency_key not in sid_of]
+    if repeated:
+        stored = await session.execute(
+            select(SandboxMessage.idempotency_key, SandboxMessage.sid).where(
+                SandboxMessage.idempotency_key.in_(repeated)
+            )
         )
-    )
-    sid_of: dict[str | None, str] = {key: sid for key, sid in stored}
-    return [sid_of[key] for key in keys]
+        sid_of.update({key: sid for key, sid in stored})
+    return [sid_of[row.idempotency_key] for row in rows]
 
 
 async def sid_for_key(session: AsyncSession, key: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from reachout.carriers.failures import CarrierFailure, failure_for
 from reachout.messaging.status import MessageStatus
@@ -29,6 +30,7 @@ class Fate:
     final_error_code: int | None
 
 
+@lru_cache(maxsize=65_536)  # parsing a number is most of a sandbox send's cost, and recipients repeat
 def fate_of(to_number: str) -> Fate:
     """Decide, from the recipient alone, how a send to it ends."""
     magic = MAGIC_TO_NUMBERS.get(to_number)
