@@ -263,13 +263,11 @@ class CpuMeter:
         )
 
 
-class Server:
-    """A server process in its own process group, its output in a log file; stopped on exit."""
+class GroupProcess:
+    """A process in its own process group, its output in a log file; stopped (group and all) on exit."""
 
-    def __init__(self, name: str, command: Sequence[str], env: dict[str, str], cwd: Path, port: int) -> None:
+    def __init__(self, name: str, command: Sequence[str], env: dict[str, str], cwd: Path) -> None:
         self.name = name
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
         self.log_path = cwd / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -286,19 +284,9 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
-    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1.0) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise BenchError(f"{self.name} was not ready within {timeout_s:g} s:\n{self.log_tail()}")
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise BenchError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()
@@ -324,6 +312,28 @@ class Server:
                 self.process.wait(timeout=5)
         finally:
             self._log.close()
+
+
+class Server(GroupProcess):
+    """A server process that answers `/healthz` on 127.0.0.1:`port` once ready."""
+
+    def __init__(self, name: str, command: Sequence[str], env: dict[str, str], cwd: Path, port: int) -> None:
+        super().__init__(name, command, env, cwd)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1.0) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise BenchError(f"{self.name} was not ready within {timeout_s:g} s:\n{self.log_tail()}")
 
 
 def reachout_executable() -> Path:
