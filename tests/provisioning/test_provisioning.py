@@ -22,7 +22,7 @@ from reachout.provisioning import service as provisioning
 from reachout.provisioning.loader import ProvisioningError
 from reachout.provisioning.schema import ProvisioningFile
 from reachout.tenancy import service as tenancy
-from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project
+from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, UseCase
 from tests.conftest import Service
 from tests.support.provisioning import (
     API_KEY,
@@ -35,6 +35,7 @@ from tests.support.provisioning import (
     standard_document,
 )
 
+USE_CASE = "3f6c2a3e-5b0e-4a8e-9d3c-0f1e2d3c4b5a"
 SOURCE = "clinic.yaml"
 
 
@@ -154,6 +155,28 @@ def test_the_standard_document_is_valid() -> None:
             {"carriers": {"twilio": {"account_sid": "AC" + "0" * 32}}},
             "clinic.yaml: carriers.twilio.auth_token: Field required",
             id="twilio-without-token",
+        ),
+        pytest.param(
+            two_projects(use_cases=[{"id": "not-a-uuid", "name": "reminders"}]),
+            "clinic.yaml: accounts[0].projects[1].use_cases[0].id: Input should be a valid UUID",
+            id="use-case-id-not-a-uuid",
+        ),
+        pytest.param(
+            two_projects(use_cases=[{"id": USE_CASE, "name": "r", "sender_pool": [SENDER]}]),
+            f"clinic.yaml: accounts[0].projects[1].use_cases[0].sender_pool[0]: {SENDER} is not one of this "
+            "project's numbers",
+            id="pool-number-of-another-project",
+        ),
+        pytest.param(
+            two_projects(use_cases=[{"id": USE_CASE, "name": "r", "allowed_countries": ["US", "XX", "usa"]}]),
+            "clinic.yaml: accounts[0].projects[1].use_cases[0].allowed_countries: not ISO 3166-1 alpha-2 "
+            "country codes: XX, usa",
+            id="unknown-country",
+        ),
+        pytest.param(
+            two_projects(use_cases=[{"id": USE_CASE, "name": "r", "campaign": "approved"}]),
+            "clinic.yaml: accounts[0].projects[1].use_cases[0].campaign: Input should be",
+            id="unknown-campaign-status",
         ),
         pytest.param(
             {"carriers": {"telnyx": {}}},
@@ -362,6 +385,63 @@ async def test_a_brand_cap_and_a_messaging_service_reach_the_dispatcher(service:
     assert (profiles[SENDER].brand, profiles[SENDER].brand_throughput_mps) == ("acme/acme-health", 2.5)
     assert profiles[SENDER].messaging_service_sid == "MG" + "a" * 32
     assert (profiles[SECOND_SENDER].brand, profiles[SECOND_SENDER].brand_throughput_mps) == (None, None)
+
+
+def with_use_cases(*use_cases: dict[str, Any]) -> dict[str, Any]:
+    document = standard_document()
+    document["accounts"][0]["projects"][0]["use_cases"] = list(use_cases)
+    return document
+
+
+async def use_cases(service: Service) -> dict[str, UseCase]:
+    async with service.runtime.database.read() as session:
+        return {u.id: u for u in (await session.execute(select(UseCase))).scalars()}
+
+
+async def test_a_use_case_is_provisioned_with_its_pool_policies_and_registrations(service: Service) -> None:
+    await service.provision(
+        with_use_cases(
+            {
+                "id": USE_CASE.upper(),
+                "name": "reminders",
+                "sender_pool": [SENDER, SECOND_SENDER],
+                "sticky_sender": False,
+                "campaign": "verified",
+                "messaging_service_sid": "MG" + "b" * 32,
+            }
+        )
+    )
+    [stored] = (await use_cases(service)).values()
+    assert stored.id == USE_CASE, "ids are stored in the canonical lower-case form"
+    assert (stored.project_id, stored.name, stored.active) == ("clinic", "reminders", True)
+    assert stored.sender_pool == [SENDER, SECOND_SENDER]
+    assert (stored.sticky_sender, stored.area_code_geomatch) == (False, True)
+    assert (stored.campaign, stored.brand, stored.deleted_at) == ("verified", "verified", None)
+    assert stored.allowed_countries == ["US"], "by default, the countries of the pool's numbers"
+    assert stored.twilio_messaging_service_sid == "MG" + "b" * 32
+
+
+async def test_a_use_case_left_out_is_marked_deleted_and_listed_again_is_restored(service: Service) -> None:
+    spec = {"id": USE_CASE, "name": "reminders", "sender_pool": [SENDER], "allowed_countries": ["CA", "US"]}
+    await service.provision(with_use_cases(spec))
+    before = await everything(service)
+    await service.provision(with_use_cases(spec))
+    assert await everything(service) == before and (await use_cases(service))[USE_CASE].deleted_at is None
+
+    await service.provision(with_use_cases())
+    deleted = (await use_cases(service))[USE_CASE]
+    assert deleted.deleted_at == service.clock.now(), "kept, for its messages, but marked deleted"
+    await service.provision(with_use_cases(spec | {"active": False}))
+    restored = (await use_cases(service))[USE_CASE]
+    assert (restored.deleted_at, restored.active, restored.allowed_countries) == (None, False, ["CA", "US"])
+
+
+async def test_a_use_case_id_of_another_project_is_refused(service: Service) -> None:
+    await service.provision(with_use_cases({"id": USE_CASE, "name": "reminders"}))
+    document = standard_document()
+    document["accounts"][1]["projects"][0]["use_cases"] = [{"id": USE_CASE, "name": "theirs"}]
+    with pytest.raises(ProvisioningError, match=f"use case {USE_CASE} already belongs to project 'clinic'"):
+        await service.provision(document)
 
 
 async def test_changing_the_environment_changes_the_senders(service: Service) -> None:

@@ -187,3 +187,8 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber:
         reason = template.format(cc=number.country_code)
         raise InvalidPhoneNumber(f"{text!r} is not a valid phone number ({reason})")
     return number
+
+
+def is_region(code: str) -> bool:
+    """Whether `code` is an ISO 3166-1 alpha-2 region libphonenumber knows (upper case, as it spells them)."""
+    return code in phonenumbers.SUPPORTED_REGIONS

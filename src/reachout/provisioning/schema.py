@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import (
     BaseModel,
@@ -17,8 +18,8 @@ from pydantic import (
 
 from reachout.agents.pathway import PathwaySpec
 from reachout.carriers.base import CarrierKind
-from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
-from reachout.tenancy.enums import Capability, Environment, NumberKind
+from reachout.phones.numbers import InvalidPhoneNumber, is_region, parse_e164
+from reachout.tenancy.enums import BrandStatus, CampaignStatus, Capability, Environment, NumberKind
 from reachout.tenancy.settings import ConversationSettings
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -59,6 +60,44 @@ class NumberSpec(_Strict):
             raise ValueError(str(error)) from None
 
 
+class UseCaseSpec(_Strict):
+    """An SMS use case (reference page of `POST /v1/sms/`): a sender pool, routing policies, registrations."""
+
+    id: UUID
+    name: str = Field(min_length=1, max_length=200)
+    active: bool = True
+    sender_pool: list[str] = Field(default_factory=list)
+    sticky_sender: bool = True
+    area_code_geomatch: bool = True
+    campaign: CampaignStatus | None = Field(default=None, description="A2P 10DLC; None: no campaign.")
+    brand: BrandStatus = BrandStatus.VERIFIED
+    allowed_countries: list[str] | None = Field(
+        default=None, description="ISO 3166-1 alpha-2; defaults to the countries of the pool's numbers."
+    )
+    messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+
+    @field_validator("sender_pool")
+    @classmethod
+    def _pool_e164(cls, numbers: list[str]) -> list[str]:
+        canonical = []
+        for value in numbers:
+            try:
+                canonical.append(parse_e164(value).e164)
+            except InvalidPhoneNumber as error:
+                raise ValueError(str(error)) from None
+        return canonical
+
+    @field_validator("allowed_countries")
+    @classmethod
+    def _regions(cls, codes: list[str] | None) -> list[str] | None:
+        if codes is None:
+            return None
+        unknown = [code for code in codes if not is_region(code)]
+        if unknown:
+            raise ValueError(f"not ISO 3166-1 alpha-2 country codes: {', '.join(unknown)}")
+        return codes
+
+
 class TwilioProjectSpec(_Strict):
     messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
 
@@ -73,10 +112,18 @@ class ProjectSpec(_Strict):
     webhook: WebhookSpec | None = None
     numbers: list[NumberSpec] = Field(default_factory=list)
     twilio: TwilioProjectSpec = Field(default_factory=TwilioProjectSpec)
+    use_cases: list[UseCaseSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _numbers_unique(self) -> ProjectSpec:
         _unique("number", [(("numbers", i, "number"), n.number) for i, n in enumerate(self.numbers)])
+        own = {n.number for n in self.numbers}
+        for u, use_case in enumerate(self.use_cases):
+            for n, number in enumerate(use_case.sender_pool):
+                if number not in own:
+                    raise UnknownReference(
+                        f"{number} is not one of this project's numbers", ("use_cases", u, "sender_pool", n)
+                    )
         return self
 
 
@@ -157,6 +204,14 @@ class ProvisioningFile(_Strict):
                 (("accounts", a, "projects", p, "numbers", n, "number"), number.number)
                 for a, p, pr in projects
                 for n, number in enumerate(pr.numbers)
+            ],
+        )
+        _unique(
+            "use case id",
+            [
+                (("accounts", a, "projects", p, "use_cases", u, "id"), str(use_case.id))
+                for a, p, pr in projects
+                for u, use_case in enumerate(pr.use_cases)
             ],
         )
         _unique(

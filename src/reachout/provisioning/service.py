@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.agents import service as agents
 from reachout.carriers.base import CarrierKind
+from reachout.phones.numbers import parse_e164
 from reachout.provisioning.loader import ProvisioningError
-from reachout.provisioning.schema import AccountSpec, NumberSpec, ProjectSpec, ProvisioningFile
+from reachout.provisioning.schema import AccountSpec, NumberSpec, ProjectSpec, ProvisioningFile, UseCaseSpec
 from reachout.tenancy import repository as tenancy
 from reachout.tenancy.enums import DEFAULT_THROUGHPUT
 from reachout.tenancy.keys import hash_secret, visible_prefix
-from reachout.tenancy.models import Account, PhoneNumber, Project
+from reachout.tenancy.models import Account, PhoneNumber, Project, UseCase
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,44 @@ async def _apply_project(
             for name, value in number_values.items():
                 setattr(existing, name, value)
     await session.flush()
+    await _apply_use_cases(session, spec, now)
+
+
+async def _apply_use_cases(session: AsyncSession, spec: ProjectSpec, now: datetime) -> None:
+    await tenancy.delete_use_cases_except(session, spec.id, {str(u.id) for u in spec.use_cases}, now)
+    for use_case in spec.use_cases:
+        use_case_id = str(use_case.id)
+        existing = await tenancy.get_use_case(session, use_case_id)
+        if existing is not None and existing.project_id != spec.id:
+            raise ProvisioningError(
+                f"use case {use_case_id} already belongs to project '{existing.project_id}'"
+            )
+        values: dict[str, Any] = {
+            "name": use_case.name,
+            "active": use_case.active,
+            "sender_pool": list(use_case.sender_pool),
+            "sticky_sender": use_case.sticky_sender,
+            "area_code_geomatch": use_case.area_code_geomatch,
+            "campaign": None if use_case.campaign is None else use_case.campaign.value,
+            "brand": use_case.brand.value,
+            "allowed_countries": _allowed_countries(use_case),
+            "twilio_messaging_service_sid": use_case.messaging_service_sid,
+            "deleted_at": None,  # listed again: restored
+            "updated_at": now,
+        }
+        if existing is None:
+            tenancy.add(session, UseCase(id=use_case_id, project_id=spec.id, created_at=now, **values))
+        else:
+            for name, value in values.items():
+                setattr(existing, name, value)
+    await session.flush()
+
+
+def _allowed_countries(use_case: UseCaseSpec) -> list[str]:
+    """The listed countries, else those of the pool's own numbers (a sender's home country)."""
+    if use_case.allowed_countries is not None:
+        return sorted(set(use_case.allowed_countries))
+    return sorted({region for n in use_case.sender_pool if (region := parse_e164(n).region) is not None})
 
 
 def _throughput(number: NumberSpec) -> float | None:

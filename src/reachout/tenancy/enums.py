@@ -30,6 +30,21 @@ class Capability(StrEnum):
     WHATSAPP = "whatsapp"
 
 
+class CampaignStatus(StrEnum):
+    """Where a use case's A2P 10DLC campaign stands; US long codes may send only under a verified one."""
+
+    VERIFIED = "verified"
+    PENDING = "pending"
+    REJECTED = "rejected"
+
+
+class BrandStatus(StrEnum):
+    """Where the brand registration behind a use case stands; a suspended brand sends nothing."""
+
+    VERIFIED = "verified"
+    SUSPENDED = "suspended"
+
+
 # Carrier-published message segments per second for each kind of US sender.
 DEFAULT_THROUGHPUT: dict[NumberKind, float] = {
     NumberKind.LONG_CODE: 1.0,

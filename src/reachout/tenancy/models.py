@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reachout.db.base import Base
@@ -66,6 +66,31 @@ class PhoneNumber(Base):
     # The 10DLC brand the number sends for, qualified by account ("acme/acme-health"), and the brand's cap.
     brand: Mapped[str | None] = mapped_column(String(130))
     brand_throughput_mps: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class UseCase(Base):
+    """An SMS use case: a sender pool, its routing policies and its registrations.
+
+    A use case taken out of the provisioning file is kept, marked deleted, so its messages stay readable and a
+    send through it is told it was deleted rather than never existed.
+    """
+
+    __tablename__ = "use_cases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean)
+    sender_pool: Mapped[list[str]] = mapped_column(JSON)
+    sticky_sender: Mapped[bool] = mapped_column(Boolean)
+    area_code_geomatch: Mapped[bool] = mapped_column(Boolean)
+    campaign: Mapped[str | None] = mapped_column(String(16))
+    brand: Mapped[str] = mapped_column(String(16))
+    allowed_countries: Mapped[list[str]] = mapped_column(JSON)
+    twilio_messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
+    deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.kit.gcra import Rate
 from reachout.tenancy.enums import Capability, Environment, NumberKind
-from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, RateLimitState
+from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, RateLimitState, UseCase
 from reachout.tenancy.schemas import ProjectView, SenderNumber, SenderProfile
 from reachout.tenancy.settings import ConversationSettings
 
@@ -179,6 +179,22 @@ async def key_owner(session: AsyncSession, key_hash: str) -> str | None:
     return await account_for_key_hash(session, key_hash)
 
 
+async def get_use_case(session: AsyncSession, use_case_id: str) -> UseCase | None:
+    return await session.get(UseCase, use_case_id)
+
+
+async def delete_use_cases_except(
+    session: AsyncSession, project_id: str, keep: set[str], now: datetime
+) -> None:
+    """Mark the project's use cases that are no longer listed deleted (they are kept, for their messages)."""
+    statement = update(UseCase).where(UseCase.project_id == project_id, UseCase.deleted_at.is_(None))
+    if keep:
+        statement = statement.where(UseCase.id.not_in(keep))
+    await session.execute(
+        statement.values(deleted_at=now, updated_at=now).execution_options(synchronize_session=False)
+    )
+
+
 async def remove_numbers_except(session: AsyncSession, project_id: str, keep: set[str]) -> None:
     """Unprovision the project's numbers that are no longer listed."""
     statement = delete(PhoneNumber).where(PhoneNumber.project_id == project_id)
@@ -187,5 +203,5 @@ async def remove_numbers_except(session: AsyncSession, project_id: str, keep: se
     await session.execute(statement)
 
 
-def add(session: AsyncSession, row: Account | Project | PhoneNumber) -> None:
+def add(session: AsyncSession, row: Account | Project | PhoneNumber | UseCase) -> None:
     session.add(row)
