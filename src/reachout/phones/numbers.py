@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Final
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, ValidationResult
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, ValidationResult, geocoder
 from phonenumbers import timezone as pn_timezone
 
 # E.164 caps a number at 15 digits; the minimum is left to libphonenumber, as some valid numbers are
@@ -117,6 +117,13 @@ class PhoneNumber:
         """The number's time zones; empty when libphonenumber does not know them."""
         zones = pn_timezone.time_zones_for_number(self._parsed)
         return tuple(z for z in zones if z != _UNKNOWN_TIME_ZONE)
+
+    @cached_property
+    def place(self) -> str | None:
+        """Where the number is, as libphonenumber's geocoder names it: a city, or a state where it knows no
+        finer ('New York' for 212 and for its overlay 646); None when it does not say."""
+        description = geocoder.description_for_number(self._parsed, "en")
+        return description.split(",")[0].strip() or None
 
     @property
     def is_landline(self) -> bool:

@@ -1,13 +1,25 @@
-"""Choosing the sender for a recipient (pure): the number they last heard from, else a stable spread.
+"""Choosing the sender for a recipient (pure).
 
-Rendezvous hashing gives each recipient a stable favourite among the candidates, so first contacts spread
-evenly over a project's numbers, and a recipient's choice moves only if their number goes away.
+Two ways in. `choose_sender` serves a project's numbers: the number the recipient last heard from, else a
+stable spread by rendezvous hashing, so first contacts spread evenly and a choice moves only if its number
+goes away. `choose_pool_sender` serves an SMS use case's pool with its routing policies, tier by tier:
+the sticky sender (while it is in the pool and the mapping has been used in the last 8 days), then a number
+with the recipient's area code, then one of the same place (an overlay area code), then one of the same
+country, then any number that can reach the recipient; within a tier the least-loaded number wins.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+from reachout.phones.numbers import PhoneNumber
+
+STICKY_IDLE_EXPIRY: Final = timedelta(days=8)
 
 
 def _weight(recipient: str, sender: str) -> bytes:
@@ -21,3 +33,79 @@ def choose_sender(recipient: str, candidates: Sequence[str], previous: str | Non
     if previous is not None and previous in candidates:
         return previous
     return max(candidates, key=lambda sender: _weight(recipient, sender))
+
+
+class Reason(StrEnum):
+    """Why a pool sender was chosen: the tier it won in."""
+
+    STICKY = "sticky"
+    AREA_CODE = "area_code"
+    OVERLAY = "overlay"
+    COUNTRY = "country"
+    ANY = "any"
+
+
+@dataclass(frozen=True)
+class PoolSender:
+    """A number of a use case's pool: `load` is its recent traffic, `reaches` the regions it may send to
+    (None: anywhere the use case allows)."""
+
+    number: PhoneNumber
+    load: int = 0
+    reaches: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    sticky_sender: bool = True
+    area_code_geomatch: bool = True
+
+
+@dataclass(frozen=True)
+class StickyMapping:
+    """The number a recipient was last sent from in this pool, and when that mapping was last used."""
+
+    sender: str
+    last_used: datetime
+
+
+@dataclass(frozen=True)
+class Choice:
+    sender: str
+    reason: Reason
+
+
+def choose_pool_sender(
+    recipient: PhoneNumber,
+    pool: Sequence[PoolSender],
+    policy: Policy,
+    sticky: StickyMapping | None,
+    now: datetime,
+) -> Choice | None:
+    """The pool's sender for `recipient`, and why; None when no number of the pool can reach them."""
+    able = [s for s in pool if s.reaches is None or recipient.region in s.reaches]
+    if not able:
+        return None
+    if (
+        policy.sticky_sender
+        and sticky is not None
+        and now - sticky.last_used < STICKY_IDLE_EXPIRY
+        and any(s.number.e164 == sticky.sender for s in able)
+    ):
+        return Choice(sticky.sender, Reason.STICKY)
+    tiers: list[tuple[Reason, list[PoolSender]]] = []
+    if policy.area_code_geomatch and recipient.region is not None:
+        same_country = [s for s in able if s.number.region == recipient.region]
+        tiers.append(
+            (Reason.AREA_CODE, [s for s in same_country if s.number.area_code == recipient.area_code])
+        )
+        if recipient.place is not None:
+            tiers.append((Reason.OVERLAY, [s for s in same_country if s.number.place == recipient.place]))
+    if recipient.region is not None:
+        tiers.append((Reason.COUNTRY, [s for s in able if s.number.region == recipient.region]))
+    tiers.append((Reason.ANY, able))
+    for reason, senders in tiers:
+        if senders:
+            best = min(senders, key=lambda s: (s.load, _weight(recipient.e164, s.number.e164)))
+            return Choice(best.number.e164, reason)
+    return None  # unreachable: the last tier is every able sender
