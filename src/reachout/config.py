@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0, description="A claim older than this is re-claimable.")
     # How far ahead a paced sender's next slot may be for the dispatcher to claim it and wait for it. Longer
     # than the poll interval, so a busy sender's next message is claimed before its slot and sent on time.
-    pacing_horizon_seconds: float = Field(default=0.5, gt=0)
+    pacing_horizon_seconds: float = Field(default=0.5, ge=0.1)
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_attempts: int = Field(default=8, gt=0)
 

@@ -25,6 +25,7 @@ from reachout.kit.clock import FakeClock
 from reachout.messaging import delivery, service
 from reachout.messaging.dispatcher import Dispatcher
 from reachout.messaging.models import Message, MessageStatusEvent
+from reachout.messaging.schemas import ConversationText
 from reachout.messaging.service import plan_greeting
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
@@ -204,7 +205,7 @@ async def test_an_abandoned_claim_is_sent_again_once_its_lease_expires(
     message_id = await accept_one(database, clock)
     # A worker claims the message and dies before recording anything.
     async with database.write.begin() as session:
-        [claimed] = (await delivery.claim(session, clock.now(), "dead-worker", LEASE, 0.5, 10)).messages
+        [claimed] = (await delivery.claim(session, clock, "dead-worker", LEASE, 0.5, 10)).messages
     assert claimed.id == message_id
 
     worker = dispatcher(database, clock, sandbox)
@@ -221,7 +222,7 @@ async def test_a_repeated_hand_off_reaches_the_sandbox_once(
     """The crash window: the carrier took the message, the worker died before recording it."""
     message_id = await accept_one(database, clock)
     async with database.write.begin() as session:
-        [claimed] = (await delivery.claim(session, clock.now(), "dead", LEASE, 0.5, 10)).messages
+        [claimed] = (await delivery.claim(session, clock, "dead", LEASE, 0.5, 10)).messages
     text = OutboundText(claimed.id, "sms", claimed.from_number, claimed.to_number, claimed.body, 1)
     first = await sandbox.send(text)
     assert isinstance(first, Accepted)
@@ -239,3 +240,47 @@ async def test_a_repeated_hand_off_reaches_the_sandbox_once(
     assert rows == 1
     assert (await message(database, message_id)).carrier_sid == first.sid
     assert handoffs == 1
+
+
+class ListingCarrier:
+    """Answers `find` as Twilio's list does: every earlier send with this body, oldest first."""
+
+    kind = CarrierKind.SANDBOX
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def find(self, text: OutboundText, since: datetime) -> Sequence[Accepted]:
+        return tuple(Accepted(sid) for sid, body in self.sent if body == text.body)
+
+    async def send(self, text: OutboundText) -> SendResult:
+        self.sent.append((f"SM{len(self.sent):032x}", text.body))
+        return Accepted(self.sent[-1][0])
+
+
+async def test_twins_retried_in_one_batch_never_settle_on_the_same_sid(
+    database: Database, clock: FakeClock
+) -> None:
+    """The same answer queued twice (a HELP sent twice), both re-tried after a crash in which one got out."""
+    first = await message(database, await accept_one(database, clock))
+    twin = ConversationText(
+        "clinic", first.conversation_id, "sms", first.from_number or "", USER, "Reply HELP"
+    )
+    async with database.write.begin() as session:
+        await service.queue_texts(session, [twin, twin], clock.now())
+        claim = await delivery.claim(session, clock, "dead", LEASE, 0.5, 10)
+    carrier = ListingCarrier()
+    [one_twin, *_] = [m for m in claim.messages if m.body == "Reply HELP"]
+    await carrier.send(OutboundText(one_twin.id, "sms", one_twin.from_number, USER, one_twin.body, 1))
+
+    clock.advance(31)
+    await dispatcher(database, clock, carrier).dispatch_once()
+    async with database.read() as session:
+        rows = (
+            await session.execute(
+                select(Message.body, Message.status, Message.carrier_sid).where(Message.body == "Reply HELP")
+            )
+        ).all()
+    assert [status for _, status, _ in rows] == ["sending", "sending"], "the batch's results were recorded"
+    assert len({sid for _, _, sid in rows}) == 2
+    assert len(carrier.sent) == 3, "the twin that had got out was found, the other sent once"

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import insert, select
 
 from reachout.carriers.base import Accepted, CarrierKind, OutboundText, Rejected, SendResult
 from reachout.carriers.failures import failure_for
 from reachout.carriers.registry import CarrierRegistry
 from reachout.compliance import service as compliance
 from reachout.db.engine import Database
-from reachout.kit.clock import FakeClock
+from reachout.kit.clock import Clock, FakeClock, SystemClock
 from reachout.messaging import delivery, service
 from reachout.messaging.dispatcher import Dispatcher
 from reachout.messaging.models import Message
-from reachout.messaging.schemas import ConversationText
+from reachout.messaging.schemas import ConversationText, SendOutcome
 from reachout.messaging.service import plan_greeting
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
+from reachout.routing.models import PacingState
 from reachout.tenancy.service import Directory, RateLimiter
 from tests.support.provisioning import CONNECTOR, SECOND_SENDER, SENDER, standard_document
 
@@ -56,7 +59,7 @@ async def provision(database: Database, clock: FakeClock, **numbers: dict[str, A
         await provisioning.apply(session, loader.parse(document, "test"), clock.now())
 
 
-async def accept(database: Database, clock: FakeClock, body: str, user: str, sender: str = SENDER) -> str:
+async def accept(database: Database, clock: Clock, body: str, user: str, sender: str = SENDER) -> str:
     project = await Directory(database.read, 0).project_for_connector("acme", CONNECTOR)
     async with database.write.begin() as session:
         [accepted] = await service.send_greetings(
@@ -222,4 +225,86 @@ async def test_a_carrier_refusal_because_the_person_unsubscribed_records_an_opt_
     async with database.read() as session:
         row = await session.get(Message, message_id)
         assert row is not None and (row.status, row.error_code) == ("failed", code)
+        assert await compliance.is_opted_out(session, "clinic", "+14155552000")
+
+
+class WallClockCarrier:
+    """Notes the wall-clock instant each send reached it."""
+
+    kind = CarrierKind.SANDBOX
+
+    def __init__(self) -> None:
+        self.sends: list[datetime] = []
+
+    async def send(self, text: OutboundText) -> SendResult:
+        self.sends.append(SystemClock().now())
+        return Accepted(f"SM{len(self.sends):032x}")
+
+    async def find(self, text: OutboundText, since: datetime) -> Sequence[Accepted]:
+        return ()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_slots_start_from_when_the_lines_rows_were_locked_not_from_before(
+    database: Database, clock: FakeClock
+) -> None:
+    """Another worker holds the line's row for 0.3 s: slots planned from before that wait would be past."""
+    await provision(database, clock, **{SENDER: {"throughput_mps": 10}})
+    wall = SystemClock()
+    for n in range(6):
+        await accept(database, wall, f"Hello {n}", f"+1415555{2000 + n:04d}")
+    carrier = WallClockCarrier()
+    worker = Dispatcher(
+        database,
+        CarrierRegistry({CarrierKind.SANDBOX: carrier}),  # type: ignore[dict-item]
+        wall,
+        owner="pacer",
+        batch_size=10,
+        concurrency=4,
+        lease_seconds=30,
+        retry=delivery.RetryPolicy(2.0, 3),
+        horizon_seconds=0.5,
+    )
+    async with database.write.begin() as session:  # the line exists and is free
+        await session.execute(insert(PacingState).values(key=f"number:{SENDER}", theoretical_arrival=0.0))
+
+    async def another_claim_holding_the_row() -> None:
+        async with database.write.begin() as session:
+            await session.execute(select(PacingState).with_for_update())
+            await asyncio.sleep(0.3)
+
+    holder = asyncio.create_task(another_claim_holding_the_row())
+    await asyncio.sleep(0.05)
+    while len(carrier.sends) < 6:
+        if await worker.dispatch_once() == 0:
+            await asyncio.sleep(0.02)
+    await holder
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(carrier.sends)]
+    assert min(gaps) >= 0.1 - 0.02, gaps
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_two_transactions_recording_one_persons_opt_out_both_commit(
+    database: Database, clock: FakeClock
+) -> None:
+    ids = [await accept(database, clock, body, "+14155552000") for body in ("one", "two")]
+    async with database.write.begin() as session:
+        claimed = {
+            m.id: m
+            for m in (await delivery.claim(session, clock, "w", timedelta(seconds=30), 0.5, 10)).messages
+        }
+    refused = Rejected(failure_for(21610))
+
+    async def record(message_id: str, hold: float) -> None:
+        async with database.write.begin() as session:
+            outcome = SendOutcome(claimed[message_id], "sandbox", refused)
+            await delivery.record_send_results(
+                session, [outcome], clock.now(), delivery.RetryPolicy(2.0, 3), "w"
+            )
+            await asyncio.sleep(hold)  # the rest of a worker's transaction
+
+    await asyncio.gather(record(ids[0], 0.3), record(ids[1], 0.0))
+    async with database.read() as session:
+        statuses = [(await session.get(Message, i)).status for i in ids]  # type: ignore[union-attr]
+        assert statuses == ["failed", "failed"], "neither batch's results were lost"
         assert await compliance.is_opted_out(session, "clinic", "+14155552000")

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.compliance.models import OptOut
+from reachout.db.upsert import insert_for
 
 
 async def opted_out_numbers(session: AsyncSession, project_id: str, numbers: Iterable[str]) -> set[str]:
@@ -29,8 +30,12 @@ async def get_opt_out(session: AsyncSession, project_id: str, number: str) -> Op
 async def add_opt_out(
     session: AsyncSession, project_id: str, number: str, keyword: str, at: datetime
 ) -> None:
-    session.add(OptOut(project_id=project_id, number=number, keyword=keyword, opted_out_at=at))
-    await session.flush()
+    # Two transactions may record the same opt-out at once (a carrier's 21610 beside a STOP): the first wins.
+    await session.execute(
+        insert_for(session, OptOut)
+        .values(project_id=project_id, number=number, keyword=keyword, opted_out_at=at)
+        .on_conflict_do_nothing(index_elements=["project_id", "number"])
+    )
 
 
 async def remove_opt_out(session: AsyncSession, project_id: str, number: str) -> None:

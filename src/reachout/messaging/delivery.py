@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.carriers.base import Accepted, CarrierUnavailable, Rejected, StatusReport
 from reachout.carriers.failures import CarrierFailure, failure_for
 from reachout.compliance import service as compliance
+from reachout.kit.clock import Clock
 from reachout.messaging import repository
 from reachout.messaging.schemas import ClaimedMessage, MessageState, SendOutcome
 from reachout.messaging.status import MessageStatus, TransitionOutcome, decide
@@ -56,14 +57,14 @@ class Claim:
 
 
 async def claim(
-    session: AsyncSession, now: datetime, owner: str, lease: timedelta, horizon: float, limit: int
+    session: AsyncSession, clock: Clock, owner: str, lease: timedelta, horizon: float, limit: int
 ) -> Claim:
     """Lease the due messages whose senders' pace lets them go within `horizon` seconds.
 
     The rest are deferred to when their turn would come, and any past its validity period is canceled
     (30036), all in the caller's transaction.
     """
-    due = await repository.due_for_dispatch(session, now, limit)
+    due = await repository.due_for_dispatch(session, clock.now(), limit)
     if not due:
         return Claim([], {}, 0)
     senders = await tenancy.sender_profiles(session, sorted({m.from_number for m in due}))
@@ -78,10 +79,14 @@ async def claim(
             )
             for message in due
         ],
-        now.timestamp(),
+        # Slots start from the time the lines' rows were locked, not from before waiting for them: a slot
+        # planned from an older "now" would already be past, and its message would go late while the next
+        # one goes on time.
+        lambda: clock.now().timestamp(),
         horizon,
         PACING_LEAD_SECONDS,
     )
+    now = clock.now()
     slots = {slot.id: _instant(slot.at) for slot in plan.slots}
     # The lease outlasts the wait for the slot, so a healthy worker never loses a message it is pacing.
     claimed = await repository.lease(session, slots, owner, now + lease + timedelta(seconds=horizon))
@@ -125,10 +130,19 @@ async def _expire(session: AsyncSession, message_ids: Sequence[str], now: dateti
     )
 
 
-async def earlier_send(session: AsyncSession, message_id: str, found: Sequence[Accepted]) -> Accepted | None:
-    """The likeliest of a carrier's matches for a message that no other message has already claimed."""
+async def earlier_send(
+    session: AsyncSession, message_id: str, found: Sequence[Accepted], taken: set[str]
+) -> Accepted | None:
+    """The likeliest of a carrier's matches for a message that no other message holds or has `taken`.
+
+    `taken` is the sids other messages of the same batch settled on; the one chosen here joins it.
+    """
     held = await repository.sids_held_by_others(session, [f.sid for f in found], message_id)
-    return next((f for f in found if f.sid not in held), None)
+    # No await between choosing and noting the choice, so two messages of a batch never pick the same sid.
+    choice = next((f for f in found if f.sid not in held and f.sid not in taken), None)
+    if choice is not None:
+        taken.add(choice.sid)
+    return choice
 
 
 # --- after the carrier has answered ------------------------------------------------------------------------

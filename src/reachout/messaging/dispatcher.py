@@ -49,18 +49,24 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._lease = timedelta(seconds=lease_seconds)
         self._retry = retry
+        if horizon_seconds <= delivery.PACING_LEAD_SECONDS:
+            # Every paced slot is at least the lead away, so a shorter horizon would defer them all forever.
+            raise ValueError(
+                f"the pacing horizon ({horizon_seconds} s) must exceed "
+                f"the lead ({delivery.PACING_LEAD_SECONDS} s)"
+            )
         self._horizon = horizon_seconds
 
     async def dispatch_once(self) -> int:
         """Claim one batch of due messages and send it; returns how many due messages it looked at."""
-        now = self._clock.now()
         async with self._database.write.begin() as session:
             claim = await delivery.claim(
-                session, now, self._owner, self._lease, self._horizon, self._batch_size
+                session, self._clock, self._owner, self._lease, self._horizon, self._batch_size
             )
         if claim.messages:
+            taken: set[str] = set()  # sids this batch's messages settled on with `find`
             outcomes = await asyncio.gather(
-                *(self._send(m, claim.senders.get(m.from_number)) for m in claim.messages)
+                *(self._send(m, claim.senders.get(m.from_number), taken) for m in claim.messages)
             )
             async with self._database.write.begin() as session:
                 await delivery.record_send_results(
@@ -68,7 +74,9 @@ class Dispatcher:
                 )
         return claim.looked_at
 
-    async def _send(self, message: ClaimedMessage, sender: SenderProfile | None) -> SendOutcome:
+    async def _send(
+        self, message: ClaimedMessage, sender: SenderProfile | None, taken: set[str]
+    ) -> SendOutcome:
         if sender is None:
             return SendOutcome(message, None, None)
         carrier_kind = sender.carrier
@@ -97,7 +105,7 @@ class Dispatcher:
                     candidates = await carrier.find(text, message.created_at)
                     if candidates:
                         async with self._database.read() as session:
-                            found = await delivery.earlier_send(session, message.id, candidates)
+                            found = await delivery.earlier_send(session, message.id, candidates, taken)
                         if found is not None:
                             return SendOutcome(message, carrier_kind, found)
                 return SendOutcome(message, carrier_kind, await carrier.send(text))
@@ -109,3 +117,10 @@ class Dispatcher:
                     error=str(error),
                 )
                 return SendOutcome(message, carrier_kind, error)
+            except Exception as error:
+                # One message's surprise must not lose the batch's results. Whether the carrier took it is
+                # unknown, exactly as after a timeout: it is retried, `find` first.
+                log.exception(
+                    "send failed unexpectedly; will retry", carrier=carrier_kind, message_id=message.id
+                )
+                return SendOutcome(message, carrier_kind, CarrierUnavailable(type(error).__name__))
