@@ -69,7 +69,7 @@ async def test_a_send_is_the_librarys_create_with_a_status_callback(
         "To": USER,
         "From": SENDER,
         "Body": "Hi Jane",
-        "StatusCallback": f"{PUBLIC_URL}/v1/webhook/twilio/sms-status",
+        "StatusCallback": f"{PUBLIC_URL}/v1/webhook/twilio/sms-status?reference=ref-1",
     }
 
 
@@ -206,7 +206,7 @@ async def test_a_messaging_service_send_names_the_service_and_the_chosen_sender(
         "From": SENDER,
         "MessagingServiceSid": SERVICE,
         "Body": "Hi Jane",
-        "StatusCallback": f"{PUBLIC_URL}/v1/webhook/twilio/sms-status",
+        "StatusCallback": f"{PUBLIC_URL}/v1/webhook/twilio/sms-status?reference=ref-1",
     }
     # The conversation is keyed by the number reachout chose, so that is the one the person sees.
     assert account.messages[result.sid].sender == SENDER

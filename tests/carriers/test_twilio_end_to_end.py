@@ -88,9 +88,11 @@ async def test_a_greeting_on_a_twilio_number_is_delivered(live: Live) -> None:
     await live.runtime.worker.run_once()
     [form] = live.emulator.creates()
     assert (form["To"], form["From"], form["Body"]) == (USER, SENDER, EXAMPLE["message"])
-    assert form["StatusCallback"] == f"{live.runtime.settings.public_url}/v1/webhook/twilio/sms-status"
     [sid] = live.emulator.messages
     handed = await the_message(live)
+    assert form["StatusCallback"] == (
+        f"{live.runtime.settings.public_url}/v1/webhook/twilio/sms-status?reference={handed.id}"
+    )
     assert (handed.status, handed.carrier_sid, handed.carrier) == ("sending", sid, "twilio")
 
     assert (await live.emulator.report(sid, "sent")).status_code == 204
@@ -202,3 +204,19 @@ async def test_a_lost_answer_is_not_mistaken_for_an_identical_earlier_message(li
     async with live.runtime.database.read() as session:
         sids = sorted((await session.execute(select(Message.carrier_sid))).scalars())
     assert sids == sorted(live.emulator.messages) and first in sids, "each message has its own Twilio sid"
+
+
+async def test_a_callback_that_overtakes_the_record_of_the_hand_off_finds_its_message(live: Live) -> None:
+    live.emulator.hang_after_accept = 1  # Twilio took it; its answer (the sid) has not reached reachout
+    assert (await live.greet()).status_code == 202
+    await live.runtime.worker.run_once()
+    [sid] = live.emulator.messages
+    assert (await the_message(live)).carrier_sid is None
+    assert (await live.emulator.report(sid, "delivered")).status_code == 204
+    delivered = await the_message(live)
+    assert (delivered.status, delivered.carrier_sid) == ("delivered", sid), (
+        "matched by the callback URL's reference"
+    )
+    live.runtime.clock.advance(60)  # type: ignore[attr-defined]
+    await live.runtime.worker.run_once()
+    assert len(live.emulator.creates()) == 1, "a delivered message is not retried"

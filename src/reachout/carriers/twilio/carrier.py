@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -97,7 +98,9 @@ class TwilioCarrier:
             message = await asyncio.wait_for(
                 self._twilio().messages.create_async(
                     to=_address(text.channel, text.to_number),
-                    status_callback=self.status_callback_url,
+                    # The callback names reachout's message, so a report that overtakes the dispatcher's
+                    # record of Twilio's sid still finds its message (and records the sid).
+                    status_callback=f"{self.status_callback_url}?{urlencode({'reference': text.reference})}",
                     **_sender(text),
                     **_content(text),
                 ),

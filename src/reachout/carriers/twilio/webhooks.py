@@ -73,7 +73,7 @@ def twilio_router(
         if form is None:
             log.warning("Twilio status callback with a bad or missing signature refused")
             return Response(status_code=status.HTTP_403_FORBIDDEN)
-        report = status_report(form, clock.now())
+        report = status_report(form, clock.now(), request.query_params.get("reference"))
         if report is not None:
             async with database.write.begin() as session:
                 await events.statuses(session, [report])
@@ -125,8 +125,11 @@ def inbound_text(form: dict[str, str], now: datetime) -> InboundText | None:
     )
 
 
-def status_report(form: dict[str, str], now: datetime) -> StatusReport | None:
-    """What a status callback says, or None when it says nothing reachout tracks."""
+def status_report(form: dict[str, str], now: datetime, reference: str | None = None) -> StatusReport | None:
+    """What a status callback says, or None when it says nothing reachout tracks.
+
+    `reference` is the message id reachout put in the callback URL (signed with the rest of the URL).
+    """
     sid = form.get("MessageSid") or form.get("SmsSid")
     state = STATUSES.get((form.get("MessageStatus") or form.get("SmsStatus") or "").lower())
     if not sid or state is None:
@@ -136,6 +139,7 @@ def status_report(form: dict[str, str], now: datetime) -> StatusReport | None:
         details["raw_dlr_done_date"] = form["RawDlrDoneDate"]
     return StatusReport(
         sid=sid,
+        reference=reference or None,
         status=state,
         occurred_at=now,
         error_code=_integer(form.get("ErrorCode")),
