@@ -110,23 +110,23 @@ def _instant(epoch_seconds: float) -> datetime:
 
 async def _expire(session: AsyncSession, message_ids: Sequence[str], now: datetime, worker: str) -> None:
     failure = failure_for(VALIDITY_EXPIRED)
-    await repository.update_many(
-        session, [{"id": message_id, "next_attempt_at": None} for message_id in message_ids]
-    )
     await apply_statuses(
         session,
-        [
-            StatusReport(
-                sid="",
-                reference=message_id,
-                status=failure.status,
-                occurred_at=now,
-                error_code=failure.code,
-                source="dispatcher",
-                details={"description": failure.description, "worker": worker},
-            )
-            for message_id in message_ids
-        ],
+        [_failure_report(message_id, failure, now, worker) for message_id in message_ids],
+        also={message_id: {"next_attempt_at": None} for message_id in message_ids},
+    )
+
+
+def _failure_report(message_id: str, failure: CarrierFailure, now: datetime, worker: str) -> StatusReport:
+    """The dispatcher's own report that a message failed (or was canceled) before any carrier sid."""
+    return StatusReport(
+        sid="",
+        reference=message_id,
+        status=failure.status,
+        occurred_at=now,
+        error_code=failure.code,
+        source="dispatcher",
+        details={"description": failure.description, "worker": worker},
     )
 
 
@@ -209,17 +209,7 @@ async def record_send_results(
             )
             continue
         handed[claimed.id] = {"carrier": outcome.carrier, "next_attempt_at": None, **released}
-        reports.append(
-            StatusReport(
-                sid="",
-                reference=claimed.id,
-                status=failure.status,
-                occurred_at=now,
-                error_code=failure.code,
-                source="dispatcher",
-                details={"description": failure.description, "worker": worker},
-            )
-        )
+        reports.append(_failure_report(claimed.id, failure, now, worker))
     await repository.update_many(session, retries)
     await repository.insert_events(session, retry_events)
     await apply_statuses(session, reports, also=handed)
