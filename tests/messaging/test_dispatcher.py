@@ -284,3 +284,52 @@ async def test_twins_retried_in_one_batch_never_settle_on_the_same_sid(
     assert [status for _, status, _ in rows] == ["sending", "sending"], "the batch's results were recorded"
     assert len({sid for _, _, sid in rows}) == 2
     assert len(carrier.sent) == 3, "the twin that had got out was found, the other sent once"
+
+
+class StumblingCarrier(ListingCarrier):
+    """Fails with an error no carrier adapter expects, once, for one message body."""
+
+    def __init__(self, body: str) -> None:
+        super().__init__()
+        self.stumble_on: str | None = body
+
+    async def send(self, text: OutboundText) -> SendResult:
+        if text.body == self.stumble_on:
+            self.stumble_on = None
+            raise RuntimeError("a bug in an adapter")
+        return await super().send(text)
+
+
+async def test_an_unexpected_error_in_one_send_is_retried_and_the_rest_of_the_batch_recorded(
+    database: Database, clock: FakeClock
+) -> None:
+    first = await message(database, await accept_one(database, clock))
+    other = ConversationText("clinic", first.conversation_id, "sms", first.from_number or "", USER, "Other")
+    async with database.write.begin() as session:
+        [other_id] = await service.queue_texts(session, [other], clock.now())
+    carrier = StumblingCarrier("Hello")
+    worker = dispatcher(database, clock, carrier)
+    assert await worker.dispatch_once() == 2
+    stumbled, sent = await message(database, first.id), await message(database, other_id)
+    assert (stumbled.status, stumbled.lease_owner, stumbled.attempts) == ("queued", None, 1)
+    assert (sent.status, sent.carrier_sid) == ("sending", carrier.sent[0][0])
+
+    clock.advance(RETRY.base_seconds)
+    assert await worker.dispatch_once() == 1
+    assert (await message(database, first.id)).status == "sending", "retried, after asking the carrier first"
+    assert [body for _, body in carrier.sent] == ["Other", "Hello"]
+
+
+def test_a_pacing_horizon_no_longer_than_the_lead_is_refused(database: Database, clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="must exceed the lead"):
+        Dispatcher(
+            database,
+            CarrierRegistry({}),
+            clock,
+            owner="w",
+            batch_size=10,
+            concurrency=4,
+            lease_seconds=30,
+            retry=RETRY,
+            horizon_seconds=delivery.PACING_LEAD_SECONDS,
+        )
