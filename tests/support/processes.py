@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,3 +128,32 @@ def worker(
     return ReachoutProcess(
         ["worker", "--config", str(config)], reachout_env(database_url, extra_env), log_dir / f"{name}.log"
     )
+
+
+@dataclass
+class Cluster:
+    """An API process without a worker, and worker processes beside it, on one database."""
+
+    api: ReachoutProcess
+    workers: list[ReachoutProcess]
+
+
+@contextmanager
+def running_cluster(
+    database_url: str, config: Path, log_dir: Path, *, workers: int, extra_env: Mapping[str, str]
+) -> Iterator[Cluster]:
+    """Start the API and `workers` workers, each worker polling before the block runs; stop them all after."""
+    cluster = Cluster(
+        server(database_url, config, log_dir, worker=False, extra_env=extra_env),
+        [worker(database_url, config, log_dir, extra_env=extra_env, name=f"w{i}") for i in range(workers)],
+    )
+    try:
+        cluster.api.start()
+        for process in cluster.workers:
+            process.start()
+        for process in cluster.workers:
+            process.wait_for_log("worker running")
+        yield cluster
+    finally:
+        for process in (cluster.api, *cluster.workers):
+            process.stop()

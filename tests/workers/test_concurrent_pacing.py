@@ -42,19 +42,10 @@ async def test_three_workers_pace_one_sender_and_count_segments(database_url: st
     document["accounts"][0]["projects"][0]["numbers"][0]["throughput_mps"] = MPS
     config = tmp_path / "reachout.yaml"
     config.write_text(yaml.safe_dump(document))
-    api = processes.server(database_url, config, tmp_path, worker=False, extra_env=TIMINGS)
-    workers = [
-        processes.worker(database_url, config, tmp_path, extra_env=TIMINGS, name=f"w{i}") for i in range(3)
-    ]
     bodies = [f"Hello {n}" for n in range(SINGLES)]
     bodies.insert(SINGLES // 2, THREE_SEGMENTS)
-    try:
-        api.start()
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.wait_for_log("worker running")
-        async with httpx.AsyncClient(base_url=api.base_url, timeout=10) as client:
+    with processes.running_cluster(database_url, config, tmp_path, workers=3, extra_env=TIMINGS) as cluster:
+        async with httpx.AsyncClient(base_url=cluster.api.base_url, timeout=10) as client:
             for n, body in enumerate(bodies):  # one at a time, so the outbox holds them in this order
                 response = await client.post(
                     "/v1/outbound-sms",
@@ -90,9 +81,6 @@ async def test_three_workers_pace_one_sender_and_count_segments(database_url: st
                 ).all()
         finally:
             await database.dispose()
-    finally:
-        for process in (api, *workers):
-            process.stop()
 
     assert len(taken) == len(bodies) == len(handoffs), "every message reached the carrier exactly once"
     assert sorted(cost for _, cost in taken) == [1] * SINGLES + [3]

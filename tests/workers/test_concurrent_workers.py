@@ -32,19 +32,10 @@ async def test_three_workers_share_the_outbox_without_double_claims(
 ) -> None:
     config = tmp_path / "reachout.yaml"
     config.write_text(yaml.safe_dump(standard_document(rate_limit=1_000_000)))
-    api = processes.server(database_url, config, tmp_path, worker=False, extra_env=TIMINGS)
-    workers = [
-        processes.worker(database_url, config, tmp_path, extra_env=TIMINGS, name=f"w{i}") for i in range(3)
-    ]
     total = 300
-    try:
-        api.start()
-        # All three workers poll before the backlog arrives, so each can take a share of it.
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.wait_for_log("worker running")
-        async with httpx.AsyncClient(base_url=api.base_url, timeout=10) as client:
+    # All three workers poll before the backlog arrives, so each can take a share of it.
+    with processes.running_cluster(database_url, config, tmp_path, workers=3, extra_env=TIMINGS) as cluster:
+        async with httpx.AsyncClient(base_url=cluster.api.base_url, timeout=10) as client:
             slots = asyncio.Semaphore(16)
 
             async def one(n: int) -> int:
@@ -103,6 +94,3 @@ async def test_three_workers_share_the_outbox_without_double_claims(
         # backlog; PostgreSQL's SKIP LOCKED claims let all three run side by side.
         sharing = 3 if database_url.startswith("postgresql") else 2
         assert len({d["worker"] for d in handoff_details}) >= sharing, "the workers shared the backlog"
-    finally:
-        for process in (api, *workers):
-            process.stop()
