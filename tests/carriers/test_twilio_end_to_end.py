@@ -17,22 +17,24 @@ from reachout.kit.clock import FakeClock
 from reachout.messaging.models import Message
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
-from tests.conftest import make_settings
 from tests.dialects.test_polyai import EXAMPLE, HEADERS
 from tests.support.processes import free_port
 from tests.support.provisioning import SENDER, USER, standard_document
-from tests.support.twilio_emulator import ACCOUNT_SID, AUTH_TOKEN, TwilioEmulator, running_emulator, serving
+from tests.support.twilio_emulator import (
+    TwilioEmulator,
+    numbers_on_twilio,
+    reachout_settings,
+    running_emulator,
+    serving,
+)
 
 SERVICE = "MG" + "4" * 32
 
 
 def on_twilio(**project: Any) -> dict[str, Any]:
     """The standard document with the project's numbers on Twilio (and any other project settings)."""
-    document = standard_document()
-    clinic = document["accounts"][0]["projects"][0]
-    for number in clinic["numbers"]:
-        number["carrier"] = "twilio"
-    clinic.update(project)
+    document = numbers_on_twilio(standard_document())
+    document["accounts"][0]["projects"][0].update(project)
     return document
 
 
@@ -61,14 +63,7 @@ class Live:
 async def live(database_url: str, clock: FakeClock) -> AsyncIterator[Live]:
     async with running_emulator() as emulator:
         port = free_port()
-        settings = make_settings(
-            database_url,
-            public_url=f"http://127.0.0.1:{port}",
-            twilio_account_sid=ACCOUNT_SID,
-            twilio_auth_token=AUTH_TOKEN,
-            twilio_api_base_url=emulator.base_url,
-            twilio_timeout_seconds=0.3,
-        )
+        settings = reachout_settings(emulator, database_url, port, twilio_timeout_seconds=0.3)
         app = create_app(settings, clock=clock, run_worker=False)
         async with serving(app, port):
             live = Live(app.state.runtime, httpx.AsyncClient(base_url=settings.public_url), emulator)

@@ -29,9 +29,10 @@ from tests.support.chat import AGENT_TIMEOUT, DEBOUNCE, ScriptedAgent, project_d
 from tests.support.processes import free_port
 from tests.support.provisioning import SENDER, USER
 from tests.support.twilio_emulator import (
-    ACCOUNT_SID,
     AUTH_TOKEN,
     TwilioEmulator,
+    numbers_on_twilio,
+    reachout_settings,
     running_emulator,
     serving,
 )
@@ -64,23 +65,14 @@ class TwilioChat:
             return int((await session.execute(select(func.count()).select_from(Conversation))).scalar_one())
 
 
-def on_twilio(document: dict[str, Any]) -> dict[str, Any]:
-    for project in document["accounts"][0]["projects"]:
-        for number in project["numbers"]:
-            number["carrier"] = "twilio"
-    return document
-
-
 @pytest.fixture
 async def twilio_chat(database_url: str, clock: FakeClock, agent: ScriptedAgent) -> AsyncIterator[TwilioChat]:
     async with running_emulator() as emulator:
         port = free_port()
-        settings = make_settings(
+        settings = reachout_settings(
+            emulator,
             database_url,
-            public_url=f"http://127.0.0.1:{port}",
-            twilio_account_sid=ACCOUNT_SID,
-            twilio_auth_token=AUTH_TOKEN,
-            twilio_api_base_url=emulator.base_url,
+            port,
             debounce_seconds=DEBOUNCE,
             agent_timeout_seconds=AGENT_TIMEOUT,
         )
@@ -88,7 +80,7 @@ async def twilio_chat(database_url: str, clock: FakeClock, agent: ScriptedAgent)
         async with serving(app, port):
             runtime: Runtime = app.state.runtime
             async with runtime.database.write.begin() as session:
-                document = loader.parse(on_twilio(project_document()), "test")
+                document = loader.parse(numbers_on_twilio(project_document()), "test")
                 await provisioning.apply(session, document, clock.now())
             runtime.directory.forget()
             emulator.inbound_url = settings.public_url + INBOUND_PATH

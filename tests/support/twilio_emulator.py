@@ -37,7 +37,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
+from reachout.config import Settings
 from reachout.messaging.segments import count_segments
+from tests.conftest import make_settings
 from tests.support.processes import free_port
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
@@ -415,3 +417,24 @@ async def serving(app: Any, port: int) -> AsyncIterator[None]:
     finally:
         server.should_exit = True
         await task
+
+
+def reachout_settings(emulator: TwilioEmulator, database_url: str, port: int, **overrides: Any) -> Settings:
+    """Settings of a reachout served on 127.0.0.1:`port` whose Twilio account is this emulator's."""
+    return make_settings(
+        database_url,
+        public_url=f"http://127.0.0.1:{port}",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_api_base_url=emulator.base_url,
+        **overrides,
+    )
+
+
+def numbers_on_twilio(document: dict[str, Any]) -> dict[str, Any]:
+    """The provisioning document with every project's numbers moved to the Twilio carrier."""
+    for account in document.get("accounts", []):
+        for project in account.get("projects", []):
+            for number in project.get("numbers", []):
+                number["carrier"] = "twilio"
+    return document
