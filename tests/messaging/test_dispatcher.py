@@ -84,6 +84,7 @@ def dispatcher(database: Database, clock: FakeClock, carrier: object) -> Dispatc
         concurrency=4,
         lease_seconds=30,
         retry=RETRY,
+        horizon_seconds=0.5,
     )
 
 

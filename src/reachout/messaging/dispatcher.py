@@ -39,7 +39,7 @@ class Dispatcher:
         concurrency: int,
         lease_seconds: float,
         retry: delivery.RetryPolicy,
-        horizon_seconds: float = 1.0,
+        horizon_seconds: float,
     ) -> None:
         self._database = database
         self._carriers = carriers
