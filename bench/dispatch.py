@@ -216,7 +216,7 @@ async def fill(url: str, document: dict[str, Any], messages: int) -> None:
         limiter = tenancy.RateLimiter()
         for start in range(0, messages, FILL_BATCH):
             requests = [
-                messaging.plan_greeting(project, to_number=recipient(i), body=BODY, agent_number=None)
+                await messaging.plan_greeting(project, to_number=recipient(i), body=BODY, agent_number=None)
                 for i in range(start, min(messages, start + FILL_BATCH))
             ]
             async with database.write.begin() as session:

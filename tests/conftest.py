@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,12 +111,22 @@ class Service:
         self.runtime.directory.forget()
 
 
-@pytest.fixture
-async def service(database_url: str, clock: FakeClock) -> AsyncIterator[Service]:
-    app = create_app(make_settings(database_url), clock=clock, run_worker=False)
+@asynccontextmanager
+async def in_process(
+    settings: Settings, clock: FakeClock, document: dict[str, Any] | None = None
+) -> AsyncIterator[Service]:
+    """reachout in this process, its worker driven by hand, provisioned with `document` if one is given."""
+    app = create_app(settings, clock=clock, run_worker=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
             svc = Service(runtime=app.state.runtime, client=client, clock=clock)
-            await svc.provision(standard_document())
+            if document is not None:
+                await svc.provision(document)
             yield svc
+
+
+@pytest.fixture
+async def service(database_url: str, clock: FakeClock) -> AsyncIterator[Service]:
+    async with in_process(make_settings(database_url), clock, standard_document()) as svc:
+        yield svc

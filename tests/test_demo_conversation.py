@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from reachout.app import create_app
 from reachout.kit.clock import FakeClock
-from tests.conftest import Service, make_settings
+from tests.conftest import Service, in_process, make_settings
 
 DEMO = Path(__file__).parents[1] / "demo.yaml"
 HEADERS = {"X-PolyAi-Auth-Token": "rk_demo_key_123456", "X-TOKEN-ID": "conn_demo_clinic"}
@@ -27,11 +25,8 @@ ANSWER = "Of course \u2014 I\u2019ve rescheduled your appointment to 3pm tomorro
 
 @pytest.fixture
 async def demo(database_url: str, clock: FakeClock) -> AsyncIterator[Service]:
-    app = create_app(make_settings(database_url, config=DEMO), clock=clock, run_worker=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
-            yield Service(runtime=app.state.runtime, client=client, clock=clock)
+    async with in_process(make_settings(database_url, config=DEMO), clock) as service:
+        yield service
 
 
 async def transcript(demo: Service) -> list[tuple[str, str]]:
@@ -54,3 +49,25 @@ async def test_the_reference_conversation_plays_out_verbatim(demo: Service) -> N
         ("from_handset", REPLY),
         ("to_handset", ANSWER),
     ]
+
+
+async def test_the_readmes_use_case_send_works_on_the_demo(demo: Service) -> None:
+    """README: `POST /v1/sms/` through the demo's use case, then `GET /v1/sms/{id}` until it is delivered."""
+    headers = {"Authorization": "Bearer rk_demo_key_123456"}
+    created = await demo.client.post(
+        "/v1/sms/",
+        json={
+            "use_case_id": "3f6c2a3e-5b0e-4a8e-9d3c-0f1e2d3c4b5a",
+            "to_phone_number": USER,
+            "message": "Hi",
+        },
+        headers=headers,
+    )
+    assert created.status_code == 201
+    assert (created.json()["status"], created.json()["from_number"]) == ("pending", None)
+    for _ in range(10):
+        await demo.runtime.worker.run_once()
+        demo.clock.advance(1)
+    message = (await demo.client.get(f"/v1/sms/{created.json()['id']}", headers=headers)).json()
+    assert message["status"] == "delivered"
+    assert message["from_number"] in ("+14155550100", "+14155550101")

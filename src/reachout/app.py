@@ -20,14 +20,17 @@ from reachout.carriers.base import Carrier, CarrierKind
 from reachout.carriers.registry import CarrierRegistry
 from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.routes import sandbox_router
+from reachout.carriers.sandbox.rules import SandboxLookup
 from reachout.carriers.twilio.carrier import TwilioCarrier, TwilioSettings
+from reachout.carriers.twilio.lookup import TwilioLookup
 from reachout.carriers.twilio.webhooks import twilio_router
-from reachout.config import Settings
+from reachout.config import LineTypeSource, Settings
 from reachout.conversations.service import ConversationReader
 from reachout.conversations.turns import ConversationWorker, TurnPolicy
 from reachout.db import migrate
 from reachout.db.engine import Database, open_database
 from reachout.db.group_commit import GroupCommitter
+from reachout.dialects.amigo import amigo_router
 from reachout.dialects.bland import bland_router
 from reachout.dialects.polyai import polyai_router
 from reachout.kit.clock import Clock, SystemClock
@@ -39,6 +42,9 @@ from reachout.messaging import service as messaging
 from reachout.messaging.carrier_events import MessagingCarrierEvents
 from reachout.messaging.dispatcher import Dispatcher
 from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
+from reachout.messaging.service import MessageReader
+from reachout.phones.lookup import LineTypeLookup
+from reachout.phones.service import CachedLookup
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.tenancy.service import Directory, RateLimiter
@@ -59,9 +65,11 @@ class Runtime:
     twilio: TwilioCarrier | None
     worker: Worker
     greetings: GroupCommitter[OutboundRequest, AcceptedMessage]
+    lookup: LineTypeLookup
 
     async def accept_greeting(self, request: OutboundRequest) -> AcceptedMessage:
-        """Durably accept a first message, then nudge this process's dispatcher."""
+        """Durably accept a first message (a greeting, or a send through a use case), then nudge this
+        process's dispatcher."""
         accepted = await self.greetings.submit(request)
         self.worker.wake()
         return accepted
@@ -79,6 +87,7 @@ def build_runtime(
         clock,
         sent_after=settings.sandbox_sent_after_seconds,
         delivered_after=settings.sandbox_delivered_after_seconds,
+        without_receipts=settings.sandbox_routes_without_receipts,
     )
     twilio = twilio_carrier(settings)
     configured: dict[CarrierKind, Carrier] = {CarrierKind.SANDBOX: sandbox}
@@ -130,6 +139,7 @@ def build_runtime(
         twilio=twilio,
         worker=worker,
         greetings=greetings,
+        lookup=line_type_lookup(settings, twilio, database, clock),
     )
 
 
@@ -175,6 +185,18 @@ def twilio_carrier(settings: Settings) -> TwilioCarrier | None:
     )
 
 
+def line_type_lookup(
+    settings: Settings, twilio: TwilioCarrier | None, database: Database, clock: Clock
+) -> LineTypeLookup:
+    """The lookup the send gates ask about North American lines: the sandbox's rules, or Twilio's (kept)."""
+    if settings.line_type_lookup is LineTypeSource.SANDBOX:
+        return SandboxLookup()
+    if twilio is None:
+        raise ValueError("REACHOUT_LINE_TYPE_LOOKUP=twilio needs a Twilio account (REACHOUT_TWILIO_*)")
+    lookup = TwilioLookup(twilio.settings, lookup_base_url=settings.twilio_lookup_base_url)
+    return CachedLookup(lookup, database.write, clock)
+
+
 def tune_garbage_collector() -> None:
     """Move the start-up heap out of the collector's sight.
 
@@ -208,6 +230,7 @@ def create_app(
             await runtime.sandbox.close()
             if runtime.twilio is not None:
                 await runtime.twilio.close()
+            await runtime.lookup.close()
             if worker_task is not None:
                 await worker_task
             await runtime.database.dispose()
@@ -247,8 +270,14 @@ def create_app(
                 public_url=runtime.twilio.settings.public_url,
             )
         )
-    app.include_router(polyai_router(runtime.directory, runtime.accept_greeting))
+    app.include_router(polyai_router(runtime.directory, runtime.accept_greeting, runtime.lookup))
+    # Bland's `/v1/sms/conversations` comes before Amigo's `/v1/sms/{message_id}`, which would match it too.
     app.include_router(bland_router(runtime.directory, ConversationReader(runtime.database.read)))
+    app.include_router(
+        amigo_router(
+            runtime.directory, runtime.accept_greeting, MessageReader(runtime.database.read), runtime.lookup
+        )
+    )
     app.include_router(
         sandbox_router(
             runtime.database,

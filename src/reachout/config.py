@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reachout.phones.numbers import is_region
+
+
+class LineTypeSource(StrEnum):
+    """Which line-type lookup the send gates ask."""
+
+    SANDBOX = "sandbox"
+    TWILIO = "twilio"
 
 
 class Settings(BaseSettings):
@@ -24,6 +34,10 @@ class Settings(BaseSettings):
     twilio_api_base_url: str | None = None  # default https://api.twilio.com
     # A send Twilio has not answered by then has an unknown outcome, settled with `find` before any re-send.
     twilio_timeout_seconds: float = Field(default=10.0, gt=0)
+    twilio_lookup_base_url: str | None = None  # default https://lookups.twilio.com
+    # Who tells a mobile from a landline where libphonenumber cannot (North America): the sandbox's rules,
+    # or Twilio Lookup v2 (paid per lookup; answers kept for 30 days per number).
+    line_type_lookup: LineTypeSource = LineTypeSource.SANDBOX
     log_level: str = "INFO"
     log_json: bool = Field(default=False, description="One JSON object per line instead of console lines.")
 
@@ -52,3 +66,13 @@ class Settings(BaseSettings):
 
     sandbox_sent_after_seconds: float = Field(default=0.05, ge=0)
     sandbox_delivered_after_seconds: float = Field(default=0.25, ge=0)
+    # Countries (ISO codes) whose sandbox routes send no delivery receipt: their texts stop at `sent`.
+    sandbox_routes_without_receipts: frozenset[str] = frozenset()
+
+    @field_validator("sandbox_routes_without_receipts")
+    @classmethod
+    def _countries(cls, codes: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(code for code in codes if not is_region(code))
+        if unknown:
+            raise ValueError(f"not ISO 3166-1 alpha-2 country codes: {', '.join(unknown)}")
+        return codes

@@ -13,8 +13,10 @@ from sqlalchemy import func, select
 
 from reachout.carriers.base import Accepted, OutboundText, Rejected
 from reachout.carriers.sandbox.models import SandboxMessage
-from reachout.carriers.sandbox.rules import MAGIC_TO_NUMBERS
+from reachout.carriers.sandbox.rules import MAGIC_TO_NUMBERS, SandboxLookup, fate_of
 from reachout.messaging.models import Message
+from reachout.phones.lookup import LineType
+from reachout.phones.numbers import parse_e164
 from tests.conftest import Service
 from tests.dialects import test_polyai
 from tests.support.provisioning import API_KEY, CONNECTOR, SENDER, USER
@@ -244,6 +246,39 @@ async def test_a_magic_number_fails_the_message_with_its_code(
     assert message.error_message and message.errored_at == service.clock.now()
     assert message.carrier_sid is None and await sandbox_rows(service) == 0
     assert await handset(service, number) == []
+
+
+# --- landlines ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("landline", ["+442071838750", "+12125550042"])
+async def test_a_landline_the_gates_did_not_see_is_accepted_then_undelivered_with_30006(
+    service: Service, landline: str
+) -> None:
+    """A carrier takes a text to a landline and fails it on the network's side, as Twilio does."""
+    sandbox = service.runtime.sandbox
+    result = await sandbox.send(outbound(str(uuid.uuid4()), to=landline))
+    assert isinstance(result, Accepted)
+    await service.settle()
+    assert await handset(service, landline) == []
+    assert fate_of(landline).final_error_code == 30006
+
+
+@pytest.mark.parametrize(
+    ("number", "line_type"),
+    [
+        ("+442071838750", LineType.LANDLINE),  # libphonenumber: a London fixed line
+        ("+447400123456", LineType.MOBILE),  # libphonenumber: a UK mobile
+        ("+12125550042", LineType.LANDLINE),  # the sandbox's reserved landlines, +1 NPA 555 00xx
+        ("+12125550099", LineType.LANDLINE),
+        ("+12125550100", LineType.MOBILE),
+        ("+12125551042", LineType.MOBILE),
+        ("+18005550042", LineType.TOLL_FREE),  # libphonenumber knows toll-free prefixes
+    ],
+)
+async def test_the_sandbox_lookup_answers_by_its_rules(number: str, line_type: LineType) -> None:
+    facts = await SandboxLookup().look_up(parse_e164(number))
+    assert (facts.number, facts.valid, facts.line_type) == (number, True, line_type)
 
 
 # --- idempotency --------------------------------------------------------------------------------------------

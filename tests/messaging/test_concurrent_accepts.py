@@ -46,7 +46,7 @@ async def test_first_greetings_of_a_project_from_two_processes_both_succeed(
         async with first.write.begin() as session:
             await provisioning.apply(session, loader.parse(standard_document(), "test"), clock.now())
         project = await Directory(first.read, 0).project_for_connector("acme", CONNECTOR)
-        greeting = plan_greeting(project, to_number=USER, body="Hi", agent_number=SENDER)
+        greeting = await plan_greeting(project, to_number=USER, body="Hi", agent_number=SENDER)
         other_process: GroupCommitter[OutboundRequest, AcceptedMessage] = GroupCommitter(
             second.write,
             lambda session, requests: send_greetings(session, requests, clock.now(), RateLimiter()),

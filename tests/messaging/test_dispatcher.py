@@ -66,7 +66,7 @@ async def accept_one(database: Database, clock: FakeClock) -> str:
     async with database.write.begin() as session:
         [accepted] = await service.send_greetings(
             session,
-            [plan_greeting(project, to_number=USER, body="Hello", agent_number=None)],
+            [await plan_greeting(project, to_number=USER, body="Hello", agent_number=None)],
             clock.now(),
             RateLimiter(),
         )

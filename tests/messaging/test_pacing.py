@@ -64,7 +64,7 @@ async def accept(database: Database, clock: Clock, body: str, user: str, sender:
     async with database.write.begin() as session:
         [accepted] = await service.send_greetings(
             session,
-            [plan_greeting(project, to_number=user, body=body, agent_number=sender)],
+            [await plan_greeting(project, to_number=user, body=body, agent_number=sender)],
             clock.now(),
             RateLimiter(),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from reachout.carriers.sandbox.models import SandboxMessage
@@ -89,15 +90,21 @@ class TestCarrierRefusals:
         assert (message.status, message.error_code, message.carrier_sid) == ("failed", 21211, None)
         assert message.errored_at == service.clock.now()
 
-    async def test_landline_is_accepted_then_undelivered_with_30006(self, service: Service) -> None:
-        landline = "+442071838750"
-        assert await send(service, user_number=landline) == 202
-        await service.settle()
-        [message] = await messages(service)
-        assert (message.status, message.error_code) == ("undelivered", 30006)
-        assert message.handed_off_at is not None and message.delivered_at is None
-        response = await service.client.get(f"/sandbox/handsets/{landline}/messages")
-        assert response.json() == []
+    @pytest.mark.parametrize("landline", ["+442071838750", "+12125550042"])
+    async def test_a_landline_is_refused_before_anything_is_written(
+        self, service: Service, landline: str
+    ) -> None:
+        """libphonenumber types a London number as a fixed line; the sandbox's lookup, +1 NPA 555 00xx."""
+        response = await service.client.post(
+            "/v1/outbound-sms",
+            json={"message": "Hi", "user_number": landline},
+            headers=HEADERS,
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "detail": f"user_number: {landline} is a landline, which cannot receive text messages."
+        }
+        assert await messages(service) == []
 
 
 class TestSessions:

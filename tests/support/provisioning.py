@@ -49,3 +49,41 @@ def standard_document(*, rate_limit: int = 1000) -> dict[str, Any]:
             },
         ]
     }
+
+
+# An SMS use case (the Amigo dialect), its pool in San Francisco (415) and New York (212, its overlay 646).
+USE_CASE = "3f6c2a3e-5b0e-4a8e-9d3c-0f1e2d3c4b5a"
+OTHER_USE_CASE = "9a1d7c42-1111-4c4c-8888-0123456789ab"
+POOL_415 = "+14155550110"
+POOL_212 = "+12125550110"
+POOL_646 = "+16465550110"
+POOL = [POOL_415, POOL_212, POOL_646]
+
+
+def use_case_document(
+    *, use_case: dict[str, Any] | None = None, project: dict[str, Any] | None = None, carrier: str = "sandbox"
+) -> dict[str, Any]:
+    """The standard document plus a project `outreach` with one use case over POOL (changes merged in)."""
+    document = standard_document()
+    [acme, other] = document["accounts"]
+    acme["projects"].append(
+        {
+            "id": "outreach",
+            "numbers": [{"number": n, "carrier": carrier, "capabilities": ["sms"]} for n in POOL],
+            "use_cases": [
+                {
+                    "id": USE_CASE,
+                    "name": "reminders",
+                    "sender_pool": list(POOL),
+                    "campaign": "verified",
+                    "allowed_countries": ["US", "CA"],
+                }
+                | (use_case or {})
+            ],
+        }
+        | (project or {})
+    )
+    other["projects"][0]["use_cases"] = [
+        {"id": OTHER_USE_CASE, "name": "theirs", "sender_pool": ["+14155550150"], "campaign": "verified"}
+    ]
+    return document

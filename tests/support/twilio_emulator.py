@@ -1,4 +1,4 @@
-"""A Twilio emulator for tests: the Messages resource of Twilio's REST API, served on 127.0.0.1.
+"""A Twilio emulator for tests: the Messages resource of Twilio's REST API and Lookup v2, served on 127.0.0.1.
 
 It answers the official `twilio` library the way Twilio's API reference documents: Basic auth with the
 account sid and auth token; `POST .../Messages.json` (form-encoded; To; From or MessagingServiceSid; Body,
@@ -7,12 +7,18 @@ or Twilio's error body (`code`, `message`, `more_info`, `status`) with Twilio's 
 `GET .../Messages.json` (To, From, DateSent>, PageSize) and `GET .../Messages/{Sid}.json`. It records every
 request, and posts webhooks signed as Twilio signs them (`X-Twilio-Signature`: HMAC-SHA1 of the URL and
 sorted form parameters, by `twilio.request_validator`): status callbacks (`report`) and inbound texts
-(`text_in`).
+(`text_in`). `GET /v2/PhoneNumbers/{PhoneNumber}` is Lookup v2 (point the library's `lookups` domain here):
+200 with `valid` as libphonenumber judges the number (else `validation_errors` in Twilio's vocabulary), and
+`line_type_intelligence` only when `Fields` asks for it.
 
 Configuration, as a Twilio account has it: `services` (Messaging Service sid → its sender pool), `contents`
 (ContentSid → the template's body, `{{1}}`-style placeholders), `unsubscribed` (recipients who replied STOP:
-a create to them is refused with 21610). Fault injection: `hang_after_accept` makes the next creates store
-the message and then not answer, as when a network timeout hides a send Twilio did accept.
+a create to them is refused with 21610); for Lookup, `line_types` (E.164 → Twilio's line type; "mobile"
+otherwise), `carrier_names` (E.164 → carrier name) and `invalid` (numbers Twilio calls invalid though
+libphonenumber accepts them: their numbering data are updated apart). `lookups` lists every number looked up.
+Fault injection: `hang_after_accept` makes the next creates store the message and then not answer, as when a
+network timeout hides a send Twilio did accept; `hang_lookups` makes the next lookups not answer;
+`lookup_fault` makes lookups answer that HTTP status (503, 429, ...) with Twilio's error body.
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ from email.utils import format_datetime
 from typing import Any
 
 import httpx
+import phonenumbers
 import uvicorn
+from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -48,6 +56,19 @@ API = "/2010-04-01/Accounts/{account}"
 UNROUTABLE = {"+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number.")}
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 WHATSAPP = "whatsapp:"
+LINE_TYPE_INTELLIGENCE = "line_type_intelligence"
+DEFAULT_LINE_TYPE = "mobile"
+DEFAULT_CARRIER = "Emulated Wireless"
+# ITU's test network (MCC 001, MNC 01): no real operator is ever named by the emulator's answers.
+TEST_MCC, TEST_MNC = "001", "01"
+# Twilio documents no carrier data for the other types (personal, tollFree, premium, ..., unknown).
+CARRIED_TYPES = {"mobile", "landline", "fixedVoip", "nonFixedVoip"}
+FAULTS = {
+    404: (20404, "The requested resource was not found"),
+    429: (20429, "Too Many Requests"),
+    500: (20500, "Internal Server Error"),
+    503: (20503, "Service Unavailable"),
+}
 
 
 @dataclass
@@ -108,6 +129,12 @@ class TwilioEmulator:
     unsubscribed: set[str] = field(default_factory=set)
     inbound_url: str | None = None  # the number's "a message comes in" webhook
     hang_after_accept: int = 0
+    line_types: dict[str, str] = field(default_factory=dict)
+    carrier_names: dict[str, str] = field(default_factory=dict)
+    invalid: set[str] = field(default_factory=set)
+    lookups: list[str] = field(default_factory=list)
+    hang_lookups: int = 0
+    lookup_fault: int | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> Starlette:
@@ -117,6 +144,7 @@ class TwilioEmulator:
                 Route(f"{base}/Messages.json", self._create, methods=["POST"]),
                 Route(f"{base}/Messages.json", self._list, methods=["GET"]),
                 Route(base + "/Messages/{sid}.json", self._fetch, methods=["GET"]),
+                Route("/v2/PhoneNumbers/{number}", self._lookup, methods=["GET"]),
             ]
         )
 
@@ -233,6 +261,64 @@ class TwilioEmulator:
         if message is None:
             return _error(20404, "The requested resource was not found", 404)
         return JSONResponse(message.resource())
+
+    # --- Lookup v2 ------------------------------------------------------------------------------------------
+
+    async def _lookup(self, request: Request) -> Response:
+        raw = request.path_params["number"]
+        self.requests.append(("GET", request.url.path, dict(request.query_params)))
+        self.lookups.append(raw)
+        if self.lookup_fault is not None:  # an outage answers before anything checks the request
+            code, text = FAULTS.get(self.lookup_fault, (self.lookup_fault, "Error"))
+            return _error(code, text, self.lookup_fault)
+        refusal = _authenticate(request)
+        if refusal is not None:
+            return refusal
+        if self.hang_lookups > 0:
+            self.hang_lookups -= 1
+            await self._release.wait()  # the answer never comes
+        parsed, errors = _validate(raw, request.query_params.get("CountryCode") or "US")
+        number = phonenumbers.format_number(parsed, PhoneNumberFormat.E164) if parsed else raw
+        if number in self.invalid:
+            errors = ["INVALID_BUT_POSSIBLE"]
+        fields = {f.strip() for f in request.query_params.get("Fields", "").split(",")}
+        intelligence = None
+        if LINE_TYPE_INTELLIGENCE in fields and not errors:  # an invalid number has no line to describe
+            intelligence = self._line_type_intelligence(number)
+        return JSONResponse(
+            {
+                "calling_country_code": str(parsed.country_code) if parsed else None,
+                "country_code": phonenumbers.region_code_for_number(parsed) if parsed else None,
+                "phone_number": number,
+                "national_format": None
+                if errors or parsed is None
+                else phonenumbers.format_number(parsed, PhoneNumberFormat.NATIONAL),
+                "valid": not errors,
+                "validation_errors": errors,
+                "caller_name": None,
+                "sim_swap": None,
+                "call_forwarding": None,
+                "line_status": None,
+                LINE_TYPE_INTELLIGENCE: intelligence,
+                "identity_match": None,
+                "reassigned_number": None,
+                "sms_pumping_risk": None,
+                "phone_number_quality_score": None,
+                "pre_fill": None,
+                "url": f"{str(request.base_url).rstrip('/')}/v2/PhoneNumbers/{number}",
+            }
+        )
+
+    def _line_type_intelligence(self, number: str) -> dict[str, Any]:
+        kind = self.line_types.get(number, DEFAULT_LINE_TYPE)
+        carried = kind in CARRIED_TYPES
+        return {
+            "mobile_country_code": TEST_MCC if carried else None,
+            "mobile_network_code": TEST_MNC if kind == "mobile" else None,  # Twilio gives it for mobiles only
+            "carrier_name": self.carrier_names.get(number, DEFAULT_CARRIER) if carried else None,
+            "type": kind,
+            "error_code": None,
+        }
 
     # --- what Twilio does later ---------------------------------------------------------------------------
 
@@ -357,6 +443,33 @@ def _render(template: str, variables: dict[str, str] | None) -> str:
     """A content template's body with its placeholders filled, as Twilio renders it."""
     values = variables or {}
     return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+_PARSE_ERRORS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "INVALID_COUNTRY_CODE",
+    NumberParseException.TOO_SHORT_NSN: "TOO_SHORT",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "TOO_SHORT",
+    NumberParseException.TOO_LONG: "TOO_LONG",
+}
+_IMPOSSIBLE = {
+    ValidationResult.INVALID_COUNTRY_CODE: "INVALID_COUNTRY_CODE",
+    ValidationResult.TOO_SHORT: "TOO_SHORT",
+    ValidationResult.TOO_LONG: "TOO_LONG",
+    ValidationResult.INVALID_LENGTH: "INVALID_LENGTH",
+}
+
+
+def _validate(text: str, region: str) -> tuple[phonenumbers.PhoneNumber | None, list[str]]:
+    """The parsed number (if it parses) and Lookup's `validation_errors` for it: libphonenumber's verdict, in
+    the names Twilio documents (libphonenumber's own)."""
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except NumberParseException as error:
+        return None, [_PARSE_ERRORS.get(error.error_type, "NOT_A_NUMBER")]
+    if phonenumbers.is_valid_number(parsed):
+        return parsed, []
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    return parsed, [_IMPOSSIBLE.get(reason, "INVALID_BUT_POSSIBLE")]
 
 
 def _moment(text: str) -> datetime:

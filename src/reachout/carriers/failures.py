@@ -32,6 +32,7 @@ CATALOGUE: dict[int, CarrierFailure] = {
         CarrierFailure(21408, "Permission to send to this region is not enabled", retryable=False),
         CarrierFailure(21606, "The 'From' number is not a valid message-capable number", retryable=False),
         CarrierFailure(21610, "Recipient has unsubscribed (replied STOP)", retryable=False, opts_out=True),
+        CarrierFailure(21703, "No number in the sender pool can send this message", retryable=False),
         CarrierFailure(21612, "The 'To' number is not reachable from this sender", retryable=False),
         CarrierFailure(21614, "'To' number is not a valid mobile number", retryable=False),
         CarrierFailure(30001, "Queue overflow", retryable=True, status=_FAILED),

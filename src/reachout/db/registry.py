@@ -10,6 +10,7 @@ from reachout.compliance import models as compliance  # noqa: F401
 from reachout.conversations import models as conversations  # noqa: F401
 from reachout.db.base import Base
 from reachout.messaging import models as messaging  # noqa: F401
+from reachout.phones import models as phones  # noqa: F401
 from reachout.routing import models as routing  # noqa: F401
 from reachout.tenancy import models as tenancy  # noqa: F401
 

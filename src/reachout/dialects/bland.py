@@ -33,7 +33,10 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
     ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
     ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND,
-    ErrorCode.INVALID_REQUEST: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.CONNECTOR_NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorCode.USE_CASE_NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+    # Every other refusal, the send gates' included, is a 400 that names its code in `errors[].error`.
 }
 MAX_PAGE_SIZE = 1000
 Choice = TypeVar("Choice", SortField, FilterField, Operator)

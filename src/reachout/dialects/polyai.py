@@ -5,18 +5,18 @@ A thin translator: headers and body in, a planned greeting to messaging, a statu
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictStr
 
 from reachout.errors import ErrorCode, ReachoutError
-from reachout.kit.http import refusals_as
-from reachout.kit.validation import describe
+from reachout.kit.http import detail_response, refusals_as
+from reachout.kit.validation import parse_json_body
 from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
 from reachout.messaging.service import plan_greeting
+from reachout.phones.lookup import LineTypeLookup
 from reachout.tenancy.keys import key_from_headers
 from reachout.tenancy.service import Directory
 
@@ -32,6 +32,13 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.SENDER_NOT_PROVISIONED: status.HTTP_400_BAD_REQUEST,
     ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
     ErrorCode.RECIPIENT_OPTED_OUT: status.HTTP_400_BAD_REQUEST,
+    # The use-case gates never refuse a PolyAI send (it names no use case); mapped all the same.
+    ErrorCode.RECIPIENT_LANDLINE: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.COUNTRY_NOT_ALLOWED: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.USE_CASE_NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorCode.USE_CASE_INACTIVE: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.CAMPAIGN_NOT_VERIFIED: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.BRAND_SUSPENDED: status.HTTP_400_BAD_REQUEST,
 }
 
 Accept = Callable[[OutboundRequest], Awaitable[AcceptedMessage]]
@@ -39,10 +46,7 @@ Accept = Callable[[OutboundRequest], Awaitable[AcceptedMessage]]
 
 def error_response(error: ReachoutError) -> JSONResponse:
     """A refusal as PolyAI answers it."""
-    headers = {}
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    return JSONResponse({"detail": error.message}, status_code=STATUS_FOR[error.code], headers=headers)
+    return detail_response(error, STATUS_FOR)
 
 
 PolyAIRoute = refusals_as(error_response)
@@ -70,21 +74,7 @@ OUTBOUND_SMS_OPENAPI = {
 }
 
 
-def _parse_body(request: Request, raw: bytes) -> OutboundSmsBody:
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        raise ReachoutError(ErrorCode.INVALID_REQUEST, "Content-Type must be application/json.")
-    try:
-        return OutboundSmsBody.model_validate_json(raw)
-    except ValidationError as error:
-        if any(e["type"] == "json_invalid" for e in error.errors()):
-            raise ReachoutError(ErrorCode.INVALID_REQUEST, "Request body is not valid JSON.") from None
-        if any(e["type"] == "model_type" for e in error.errors()):
-            raise ReachoutError(ErrorCode.INVALID_REQUEST, "Request body must be a JSON object.") from None
-        raise ReachoutError(ErrorCode.INVALID_REQUEST, describe(error.errors())) from None
-
-
-def polyai_router(directory: Directory, accept: Accept) -> APIRouter:
+def polyai_router(directory: Directory, accept: Accept, lookup: LineTypeLookup | None = None) -> APIRouter:
     """The PolyAI-compatible routes."""
     router = APIRouter(route_class=PolyAIRoute, tags=["PolyAI"])
 
@@ -102,9 +92,13 @@ def polyai_router(directory: Directory, accept: Accept) -> APIRouter:
         if not connector_id:
             raise ReachoutError(ErrorCode.INVALID_REQUEST, "Missing X-TOKEN-ID header.")
         project = await directory.project_for_connector(account_id, connector_id)
-        body = _parse_body(request, await request.body())
-        planned = plan_greeting(
-            project, to_number=body.user_number, body=body.message, agent_number=body.agent_number
+        body = parse_json_body(request.headers.get("content-type"), await request.body(), OutboundSmsBody)
+        planned = await plan_greeting(
+            project,
+            to_number=body.user_number,
+            body=body.message,
+            agent_number=body.agent_number,
+            lookup=lookup,
         )
         await accept(planned)
         return Response(status_code=status.HTTP_202_ACCEPTED)

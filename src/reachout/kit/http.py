@@ -1,16 +1,18 @@
-"""HTTP plumbing shared by every dialect: the request body size limit."""
+"""HTTP plumbing shared by every dialect: the request body size limit, and refusals in a dialect's shape."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+import math
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reachout.errors import ReachoutError
+from reachout.errors import ErrorCode, ReachoutError
 
 
 class BodyLimitMiddleware:
@@ -84,3 +86,12 @@ def refusals_as(render: Callable[[ReachoutError], Response]) -> type[APIRoute]:
             return handle
 
     return RefusingRoute
+
+
+def detail_response(error: ReachoutError, status_for: Mapping[ErrorCode, int]) -> JSONResponse:
+    """A refusal as `{"detail": message}` with the dialect's status for its code, and `Retry-After` (whole
+    seconds) when the caller should wait."""
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    return JSONResponse({"detail": error.message}, status_code=status_for[error.code], headers=headers)

@@ -66,7 +66,10 @@ class Dispatcher:
         if claim.messages:
             taken: set[str] = set()  # sids this batch's messages settled on with `find`
             outcomes = await asyncio.gather(
-                *(self._send(m, claim.senders.get(m.from_number), taken) for m in claim.messages)
+                *(
+                    self._send(m, claim.senders.get(m.from_number), claim.messaging_service(m), taken)
+                    for m in claim.messages
+                )
             )
             async with self._database.write.begin() as session:
                 await delivery.record_send_results(
@@ -75,7 +78,11 @@ class Dispatcher:
         return claim.looked_at
 
     async def _send(
-        self, message: ClaimedMessage, sender: SenderProfile | None, taken: set[str]
+        self,
+        message: ClaimedMessage,
+        sender: SenderProfile | None,
+        messaging_service_sid: str | None,
+        taken: set[str],
     ) -> SendOutcome:
         if sender is None:
             return SendOutcome(message, None, None)
@@ -92,7 +99,7 @@ class Dispatcher:
             to_number=message.to_number,
             body=message.body,
             num_segments=message.num_segments,
-            messaging_service_sid=sender.messaging_service_sid,
+            messaging_service_sid=messaging_service_sid,
             content_sid=message.content_sid,
             content_variables=message.content_variables,
         )

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reachout.db.base import Base
@@ -37,6 +37,8 @@ class Message(Base):
     conversation_id: Mapped[str | None] = mapped_column(
         ForeignKey("conversations.id", ondelete="SET NULL"), index=True
     )
+    # Sent through an SMS use case: its sender is chosen from the use case's pool when it is dispatched.
+    use_case_id: Mapped[str | None] = mapped_column(ForeignKey("use_cases.id", ondelete="SET NULL"))
     direction: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
     from_number: Mapped[str | None] = mapped_column(String(40))
@@ -54,6 +56,8 @@ class Message(Base):
     priority: Mapped[int] = mapped_column(SmallInteger, default=SendPriority.FIRST_MESSAGE)
     # Still queued at this instant, it is canceled (error 30036) rather than sent late.
     expires_at: Mapped[datetime | None]
+    # Held outside the recipient's sending window (compliance.quiet_hours), however often it is retried.
+    quiet_hours: Mapped[bool] = mapped_column(Boolean, default=False)
     # A carrier content template (Twilio ContentSid) and its variables, sent instead of the body.
     content_sid: Mapped[str | None] = mapped_column(String(64))
     content_variables: Mapped[dict[str, str] | None] = mapped_column(JSON)

@@ -34,7 +34,15 @@ async def due_for_dispatch(session: AsyncSession, now: datetime, limit: int) -> 
     pushed forward, so a crashed worker's messages come due again by themselves, through the same index.
     """
     result = await session.execute(
-        select(Message.id, Message.from_number, Message.num_segments, Message.expires_at)
+        select(
+            Message.id,
+            Message.from_number,
+            Message.to_number,
+            Message.use_case_id,
+            Message.num_segments,
+            Message.expires_at,
+            Message.quiet_hours,
+        )
         .where(
             Message.status == MessageStatus.QUEUED,
             Message.next_attempt_at <= now,
@@ -47,9 +55,12 @@ async def due_for_dispatch(session: AsyncSession, now: datetime, limit: int) -> 
     return [
         DueMessage(
             id=row.id,
-            from_number=row.from_number or "",
+            from_number=row.from_number,
+            to_number=row.to_number,
+            use_case_id=row.use_case_id,
             num_segments=row.num_segments,
             expires_at=row.expires_at,
+            quiet_hours=row.quiet_hours,
         )
         for row in result
     ]
@@ -82,6 +93,7 @@ async def lease(
             Message.created_at,
             Message.content_sid,
             Message.content_variables,
+            Message.use_case_id,
         )
         .execution_options(synchronize_session=False)
     )
@@ -99,6 +111,7 @@ async def lease(
             send_at=send_at[row.id],
             content_sid=row.content_sid,
             content_variables=row.content_variables,
+            use_case_id=row.use_case_id,
         )
         for row in result
     ]
@@ -148,6 +161,23 @@ async def update_many(session: AsyncSession, changes: Sequence[dict[str, Any]]) 
         await session.execute(update(Message), list(changes))
 
 
+async def backlog(session: AsyncSession, senders: Iterable[str]) -> dict[str, int]:
+    """How many outbound messages wait to be sent from each of these senders (those with none left out)."""
+    wanted = set(senders)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Message.from_number, func.count())
+        .where(
+            Message.status == MessageStatus.QUEUED,
+            Message.direction == Direction.OUTBOUND,
+            Message.from_number.in_(wanted),
+        )
+        .group_by(Message.from_number)
+    )
+    return {sender: count for sender, count in rows if sender is not None}
+
+
 async def sids_held_by_others(session: AsyncSession, sids: Iterable[str], message_id: str) -> set[str]:
     """Which of these carrier sids are already recorded for a message other than `message_id`."""
     wanted = set(sids)
@@ -189,6 +219,7 @@ def to_view(row: Message) -> MessageView:
         id=row.id,
         project_id=row.project_id,
         conversation_id=row.conversation_id,
+        use_case_id=row.use_case_id,
         direction=row.direction,
         channel=row.channel,
         from_number=row.from_number,

@@ -27,7 +27,9 @@ def new_message_id() -> str:
 
 @dataclass(frozen=True)
 class OutboundRequest:
-    """A validated greeting: sent from `sender`, or from one of `candidates` chosen at accept time."""
+    """A validated first message: sent from `sender`, or from one of `candidates` chosen at accept time; one
+    through a use case (`use_case_id`) has its sender chosen from the pool when it is dispatched, and opens no
+    conversation until the person replies."""
 
     project_id: str
     rate_limit: Rate
@@ -41,6 +43,9 @@ class OutboundRequest:
     validity_seconds: float = DEFAULT_VALIDITY_SECONDS
     content_sid: str | None = None
     content_variables: dict[str, str] | None = None
+    use_case_id: str | None = None
+    quiet_hours: bool = False  # held until the recipient's sending window opens
+    time_zones: tuple[str, ...] = ()  # the recipient's, for quiet hours
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class ConversationText:
     project_id: str
     conversation_id: str | None
     channel: str
-    from_number: str
+    from_number: str | None  # None until the dispatcher picks it from a use case's pool
     to_number: str
     body: str
     content_sid: str | None = None
@@ -59,11 +64,14 @@ class ConversationText:
 
 @dataclass(frozen=True)
 class AcceptedMessage:
-    """What the caller learns once a message is durably accepted."""
+    """What the caller learns once a message is durably accepted: its sender and conversation are None until
+    the dispatcher picks the sender (a send through a use case)."""
 
     message_id: str
-    conversation_id: str
-    from_number: str
+    conversation_id: str | None
+    from_number: str | None
+    created_at: datetime
+    send_after: datetime  # later than created_at when quiet hours hold it
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class MessageView:
     id: str
     project_id: str | None
     conversation_id: str | None
+    use_case_id: str | None
     direction: str
     channel: str
     from_number: str | None
@@ -91,12 +100,17 @@ class MessageView:
 
 @dataclass(frozen=True)
 class DueMessage:
-    """A queued message whose time has come, as pacing needs to see it."""
+    """A queued message whose time has come, as sender choice, quiet hours and pacing need to see it.
+
+    `from_number` is None for a send through a use case whose sender is not chosen yet."""
 
     id: str
-    from_number: str
+    from_number: str | None
+    to_number: str
+    use_case_id: str | None
     num_segments: int
     expires_at: datetime | None
+    quiet_hours: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,7 @@ class ClaimedMessage:
     send_at: datetime
     content_sid: str | None = None
     content_variables: dict[str, str] | None = None
+    use_case_id: str | None = None
 
 
 @dataclass(frozen=True)

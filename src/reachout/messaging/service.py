@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reachout.carriers.base import InboundText
-from reachout.compliance import service as compliance
+from reachout.compliance import gates, quiet_hours
 from reachout.conversations import service as conversations
 from reachout.conversations.schemas import Opening, SessionKey, UsersSessions, new_conversation_id
 from reachout.errors import ErrorCode, ReachoutError
@@ -30,14 +30,14 @@ from reachout.messaging.schemas import (
 )
 from reachout.messaging.segments import MAX_BODY_CHARS, count_segments
 from reachout.messaging.status import MessageStatus, TransitionOutcome
-from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
+from reachout.phones.lookup import LineTypeLookup
 from reachout.routing.selection import choose_sender
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.enums import Capability
-from reachout.tenancy.schemas import ProjectView
+from reachout.tenancy.schemas import ProjectView, UseCaseView
 
 
-def plan_greeting(
+async def plan_greeting(
     project: ProjectView,
     *,
     to_number: str,
@@ -45,12 +45,62 @@ def plan_greeting(
     agent_number: str | None,
     channel: str = "sms",
     metadata: dict[str, Any] | None = None,
+    lookup: LineTypeLookup | None = None,
 ) -> OutboundRequest:
-    """Check a first message against the project's numbers; refusals are raised before anything is written."""
-    try:
-        recipient = parse_e164(to_number).e164
-    except InvalidPhoneNumber as error:
-        raise ReachoutError(ErrorCode.INVALID_PHONE_NUMBER, f"user_number: {error}") from None
+    """Check a first message that opens a conversation; refusals are raised before anything is written."""
+    _check_body(body)
+    admitted = await gates.admit(
+        gates.SendCheck(
+            project, Capability(channel), to_number, recipient_field="user_number", agent_number=agent_number
+        ),
+        lookup,
+    )
+    return OutboundRequest(
+        project_id=project.id,
+        rate_limit=project.rate_limit,
+        channel=channel,
+        to_number=admitted.recipient.e164,
+        body=body,
+        sender=admitted.sender,
+        candidates=admitted.candidates,
+        metadata=dict(metadata or {}),
+        agent=dict(project.agent),
+        quiet_hours=project.quiet_hours,
+        time_zones=admitted.recipient.time_zones,
+    )
+
+
+async def plan_use_case_send(
+    project: ProjectView,
+    use_case: UseCaseView,
+    *,
+    to_number: str,
+    body: str,
+    lookup: LineTypeLookup | None = None,
+) -> OutboundRequest:
+    """Check a message through an SMS use case, whose sender the dispatcher picks from the pool."""
+    _check_body(body)
+    admitted = await gates.admit(
+        gates.SendCheck(
+            project, Capability.SMS, to_number, recipient_field="to_phone_number", use_case=use_case
+        ),
+        lookup,
+    )
+    return OutboundRequest(
+        project_id=project.id,
+        rate_limit=project.rate_limit,
+        channel=Capability.SMS.value,
+        to_number=admitted.recipient.e164,
+        body=body,
+        sender=None,
+        candidates=admitted.candidates,
+        use_case_id=use_case.id,
+        quiet_hours=use_case.holds_for_quiet_hours(project),
+        time_zones=admitted.recipient.time_zones,
+    )
+
+
+def _check_body(body: str) -> None:
     if not body.strip():
         raise ReachoutError(ErrorCode.INVALID_REQUEST, "message must not be empty.")
     if "\x00" in body:
@@ -60,43 +110,6 @@ def plan_greeting(
             ErrorCode.MESSAGE_TOO_LONG,
             f"message is {len(body)} characters long; the limit is {MAX_BODY_CHARS}.",
         )
-    capability = Capability(channel)
-    if not any(capability in n.capabilities for n in project.numbers):
-        raise ReachoutError(
-            ErrorCode.NO_NUMBERS_PROVISIONED,
-            f"No {channel.upper()} numbers are provisioned for this project.",
-        )
-    if agent_number is not None:
-        try:
-            sender = parse_e164(agent_number).e164
-        except InvalidPhoneNumber as error:
-            raise ReachoutError(ErrorCode.INVALID_PHONE_NUMBER, f"agent_number: {error}") from None
-        if not any(n.number == sender and capability in n.capabilities for n in project.numbers):
-            raise ReachoutError(
-                ErrorCode.SENDER_NOT_PROVISIONED,
-                f"agent_number {sender} is not one of the numbers provisioned for this project.",
-            )
-        candidates: tuple[str, ...] = (sender,)
-    else:
-        sender = None
-        candidates = tuple(n.number for n in project.senders_for(project.environment, capability))
-        if not candidates:
-            raise ReachoutError(
-                ErrorCode.NO_NUMBERS_PROVISIONED,
-                f"No {channel.upper()} numbers are provisioned for this project's "
-                f"'{project.environment}' environment.",
-            )
-    return OutboundRequest(
-        project_id=project.id,
-        rate_limit=project.rate_limit,
-        channel=channel,
-        to_number=recipient,
-        body=body,
-        sender=sender,
-        candidates=candidates,
-        metadata=dict(metadata or {}),
-        agent=dict(project.agent),
-    )
 
 
 async def send_greetings(
@@ -105,15 +118,18 @@ async def send_greetings(
     now: datetime,
     limiter: tenancy.RateLimiter,
 ) -> list[AcceptedMessage | ReachoutError]:
-    """Accept first messages, each opening a new conversation; works on many at once for group commit."""
-    verdicts = await _refuse_opted_out(session, requests)
+    """Accept first messages, each opening a new conversation (or, through a use case, opening one when the
+    person replies); works on many at once for group commit."""
+    verdicts = await gates.refuse_opted_out(
+        session, [gates.Recipient(r.project_id, r.to_number) for r in requests]
+    )
     allowed = [r for r, refusal in zip(requests, verdicts, strict=True) if refusal is None]
     charged = iter(
         await limiter.charge(session, [tenancy.RateCharge(r.project_id, r.rate_limit) for r in allowed], now)
     )
     verdicts = [next(charged) if refusal is None else refusal for refusal in verdicts]
     accepted = [r for r, refusal in zip(requests, verdicts, strict=True) if refusal is None]
-    known = await _users_sessions(session, accepted)
+    known = await _users_sessions(session, [r for r in accepted if r.use_case_id is None])
 
     openings: list[Opening] = []
     messages: list[dict[str, Any]] = []
@@ -122,24 +138,30 @@ async def send_greetings(
         if refusal is not None:
             outcomes.append(refusal)
             continue
-        sender = request.sender or choose_sender(
-            request.to_number,
-            request.candidates,
-            known[request.project_id].latest_agent.get(request.to_number),
-        )
-        assert sender is not None  # plan_greeting refuses a request without candidates
-        opening = Opening(
-            id=new_conversation_id(),
-            key=SessionKey(request.project_id, request.channel, sender, request.to_number),
-            metadata=request.metadata,
-            agent=request.agent,
-        )
+        opening = None
+        sender = request.sender
+        if request.use_case_id is None:
+            sender = sender or choose_sender(
+                request.to_number,
+                request.candidates,
+                known[request.project_id].latest_agent.get(request.to_number),
+            )
+            assert sender is not None  # the gates refuse a request without candidates
+            opening = Opening(
+                id=new_conversation_id(),
+                key=SessionKey(request.project_id, request.channel, sender, request.to_number),
+                metadata=request.metadata,
+                agent=request.agent,
+            )
+            openings.append(opening)
         message_id = new_message_id()
-        openings.append(opening)
+        send_after = now
+        if request.quiet_hours:
+            send_after = quiet_hours.next_opening(now, request.time_zones)
         # The row records the acceptance (queued, created_at); events record what happens to it after.
         text = ConversationText(
             request.project_id,
-            opening.id,
+            None if opening is None else opening.id,
             request.channel,
             sender,
             request.to_number,
@@ -151,38 +173,21 @@ async def send_greetings(
             _outbound_row(
                 message_id,
                 text,
-                now,
+                send_after,
                 SendPriority.FIRST_MESSAGE,
-                now + timedelta(seconds=request.validity_seconds),
+                # The validity period runs from when the message may go, not from a night spent held.
+                send_after + timedelta(seconds=request.validity_seconds),
+                created_at=now,
+                use_case_id=request.use_case_id,
+                quiet_hours=request.quiet_hours,
             )
         )
-        outcomes.append(AcceptedMessage(message_id, opening.id, sender))
+        outcomes.append(
+            AcceptedMessage(message_id, None if opening is None else opening.id, sender, now, send_after)
+        )
     await conversations.open_sessions(session, openings, now, known)
     await repository.insert_messages(session, messages)
     return outcomes
-
-
-async def _refuse_opted_out(
-    session: AsyncSession, requests: Sequence[OutboundRequest]
-) -> list[ReachoutError | None]:
-    users_by_project: dict[str, set[str]] = {}
-    for request in requests:
-        users_by_project.setdefault(request.project_id, set()).add(request.to_number)
-    blocked = {
-        (project_id, number)
-        for project_id, users in sorted(users_by_project.items())
-        for number in await compliance.opted_out(session, project_id, users)
-    }
-    return [
-        ReachoutError(
-            ErrorCode.RECIPIENT_OPTED_OUT,
-            f"{r.to_number} has opted out of this project's messages (they replied with an opt-out keyword "
-            "such as STOP); they can opt back in by texting START.",
-        )
-        if (r.project_id, r.to_number) in blocked
-        else None
-        for r in requests
-    ]
 
 
 async def _users_sessions(
@@ -209,8 +214,17 @@ async def queue_texts(session: AsyncSession, texts: Sequence[ConversationText], 
 
 
 def _outbound_row(
-    message_id: str, text: ConversationText, now: datetime, priority: SendPriority, expires_at: datetime
+    message_id: str,
+    text: ConversationText,
+    send_after: datetime,
+    priority: SendPriority,
+    expires_at: datetime,
+    *,
+    created_at: datetime | None = None,
+    use_case_id: str | None = None,
+    quiet_hours: bool = False,
 ) -> dict[str, Any]:
+    now = created_at or send_after
     segments = count_segments(text.body)
     return {
         "id": message_id,
@@ -225,11 +239,13 @@ def _outbound_row(
         "num_segments": segments.segments,
         "encoding": segments.encoding,
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": send_after,
         "priority": priority,
         "expires_at": expires_at,
         "content_sid": text.content_sid,
         "content_variables": text.content_variables,
+        "use_case_id": use_case_id,
+        "quiet_hours": quiet_hours,
         "created_at": now,
         "updated_at": now,
     }
@@ -288,3 +304,19 @@ async def conversation_messages(session: AsyncSession, conversation_id: str) -> 
 async def get(session: AsyncSession, message_id: str) -> MessageView | None:
     """A message as it stands now."""
     return await repository.get_view(session, message_id)
+
+
+class MessageReader:
+    """Read-only message queries, each in its own read session (for the dialects)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def use_case_message(self, account_id: str, message_id: str) -> MessageView | None:
+        """A message sent through one of the account's SMS use cases, as it stands now; None for any other."""
+        async with self._sessions() as session:
+            message = await repository.get_view(session, message_id)
+            if message is None or message.use_case_id is None or message.project_id is None:
+                return None
+            project = await tenancy.project(session, message.project_id)
+            return message if project is not None and project.account_id == account_id else None

@@ -75,6 +75,10 @@ class UseCaseSpec(_Strict):
         default=None, description="ISO 3166-1 alpha-2; defaults to the countries of the pool's numbers."
     )
     messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    quiet_hours: bool | None = Field(
+        default=None,
+        description="Hold first messages until 08:00-21:00 recipient time; None: as the project.",
+    )
 
     @field_validator("sender_pool")
     @classmethod
@@ -113,6 +117,9 @@ class ProjectSpec(_Strict):
     numbers: list[NumberSpec] = Field(default_factory=list)
     twilio: TwilioProjectSpec = Field(default_factory=TwilioProjectSpec)
     use_cases: list[UseCaseSpec] = Field(default_factory=list)
+    quiet_hours: bool = Field(
+        default=False, description="Hold first messages until 08:00-21:00 in the recipient's time zone."
+    )
 
     @model_validator(mode="after")
     def _numbers_unique(self) -> ProjectSpec:

@@ -79,6 +79,7 @@ async def _apply_project(
         "webhook_url": spec.webhook.url if spec.webhook else None,
         "webhook_secret": spec.webhook.secret if spec.webhook else None,
         "twilio_messaging_service_sid": spec.twilio.messaging_service_sid,
+        "quiet_hours": spec.quiet_hours,
         "updated_at": now,
     }
     if row is None:
@@ -136,6 +137,7 @@ async def _apply_use_cases(session: AsyncSession, spec: ProjectSpec, now: dateti
             "brand": use_case.brand.value,
             "allowed_countries": _allowed_countries(use_case),
             "twilio_messaging_service_sid": use_case.messaging_service_sid,
+            "quiet_hours": use_case.quiet_hours,
             "deleted_at": None,  # listed again: restored
             "updated_at": now,
         }

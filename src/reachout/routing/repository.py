@@ -1,14 +1,15 @@
-"""All SQL of routing: the pacing rows."""
+"""All SQL of routing: the pacing rows and the sticky senders."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.db.upsert import insert_for
-from reachout.routing.models import PacingState
+from reachout.routing.models import PacingState, StickySender
+from reachout.routing.selection import StickyMapping
 
 
 async def lock_arrivals(session: AsyncSession, keys: Sequence[str]) -> dict[str, float]:
@@ -52,3 +53,36 @@ async def save_arrivals(session: AsyncSession, arrivals: Mapping[str, float]) ->
             .values(theoretical_arrival=tat)
             .execution_options(synchronize_session=False)
         )
+
+
+async def sticky_mappings(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], StickyMapping]:
+    """The sticky sender of each (use case, recipient) that has one."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(StickySender).where(tuple_(StickySender.use_case_id, StickySender.recipient).in_(wanted))
+    )
+    return {
+        (row.use_case_id, row.recipient): StickyMapping(row.sender, row.last_used) for row in rows.scalars()
+    }
+
+
+async def save_sticky(session: AsyncSession, mappings: Mapping[tuple[str, str], StickyMapping]) -> None:
+    """Record (or refresh) the sender each (use case, recipient) was last sent from."""
+    if not mappings:
+        return
+    rows = [
+        {"use_case_id": use_case_id, "recipient": recipient, "sender": m.sender, "last_used": m.last_used}
+        for (use_case_id, recipient), m in sorted(mappings.items())
+    ]
+    statement = insert_for(session, StickySender)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["use_case_id", "recipient"],
+            set_={"sender": statement.excluded.sender, "last_used": statement.excluded.last_used},
+        ),
+        rows,
+    )

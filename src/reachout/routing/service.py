@@ -1,12 +1,69 @@
-"""Routing use cases: pacing a batch of due messages against the shared state of their lines."""
+"""Routing use cases: choosing senders from use-case pools, and pacing a batch of due messages against the
+shared state of their lines."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reachout.phones.numbers import PhoneNumber, parse_e164
 from reachout.routing import pacing, repository
+from reachout.routing.selection import Choice, Policy, PoolSender, StickyMapping, choose_pool_sender
+from reachout.tenancy.schemas import UseCaseView
+
+
+@dataclass(frozen=True)
+class PoolSend:
+    """A message to send through a use case's pool, its sender not chosen yet."""
+
+    message_id: str
+    use_case: UseCaseView
+    recipient: str
+
+
+async def choose_senders(
+    session: AsyncSession,
+    sends: Sequence[PoolSend],
+    available: set[str],
+    backlog: Mapping[str, int],
+    now: datetime,
+) -> dict[str, Choice | None]:
+    """Choose each send's sender from its pool's `available` numbers and record the sticky mappings.
+
+    `backlog` is how many messages already wait on each sender; each choice adds to it, so a batch spreads
+    over the pool. None for a send no number of its pool can take (all unprovisioned since it was accepted).
+    """
+    keys = [(send.use_case.id, send.recipient) for send in sends]
+    sticky = await repository.sticky_mappings(session, keys)
+    load = dict(backlog)
+    chosen: dict[tuple[str, str], StickyMapping] = {}
+    choices: dict[str, Choice | None] = {}
+    for send, key in zip(sends, keys, strict=True):
+        use_case = send.use_case
+        pool = [PoolSender(_number(n), load.get(n, 0)) for n in use_case.sender_pool if n in available]
+        choice = choose_pool_sender(
+            _number(send.recipient),
+            pool,
+            Policy(use_case.sticky_sender, use_case.area_code_geomatch),
+            sticky.get(key),
+            now,
+        )
+        choices[send.message_id] = choice
+        if choice is not None:
+            load[choice.sender] = load.get(choice.sender, 0) + 1
+            # A later send to the same person in this batch sticks to this choice, as it would next time.
+            sticky[key] = chosen[key] = StickyMapping(choice.sender, now)
+    await repository.save_sticky(session, chosen)
+    return choices
+
+
+@lru_cache(maxsize=65_536)  # pools and recipients repeat from batch to batch
+def _number(e164: str) -> PhoneNumber:
+    return parse_e164(e164)
 
 
 async def pace(

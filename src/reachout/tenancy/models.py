@@ -46,6 +46,8 @@ class Project(Base):
     webhook_secret: Mapped[str | None] = mapped_column(Text)
     # With a Messaging Service, Twilio sends from the service's pool (the sender is what it reports back).
     twilio_messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
+    # First messages wait for the recipient's sending window (08:00-21:00 local); replies never do.
+    quiet_hours: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -90,6 +92,7 @@ class UseCase(Base):
     brand: Mapped[str] = mapped_column(String(16))
     allowed_countries: Mapped[list[str]] = mapped_column(JSON)
     twilio_messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
+    quiet_hours: Mapped[bool | None] = mapped_column(Boolean)  # None: as the project says
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -10,9 +10,9 @@ from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.kit.gcra import Rate
-from reachout.tenancy.enums import Capability, Environment, NumberKind
+from reachout.tenancy.enums import BrandStatus, CampaignStatus, Capability, Environment, NumberKind
 from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, RateLimitState, UseCase
-from reachout.tenancy.schemas import ProjectView, SenderNumber, SenderProfile
+from reachout.tenancy.schemas import ProjectView, SenderNumber, SenderProfile, UseCaseView
 from reachout.tenancy.settings import ConversationSettings
 
 
@@ -51,6 +51,34 @@ async def _view(session: AsyncSession, project: Project) -> ProjectView:
         agent=dict(project.agent or {}),
         conversations=ConversationSettings.model_validate(project.conversation_settings or {}),
         numbers=tuple(_sender(n) for n in numbers),
+        quiet_hours=project.quiet_hours,
+    )
+
+
+async def use_case_views(session: AsyncSession, use_case_ids: Iterable[str]) -> dict[str, UseCaseView]:
+    """Use cases by id, deleted ones included (marked so)."""
+    wanted = set(use_case_ids)
+    if not wanted:
+        return {}
+    rows = (await session.execute(select(UseCase).where(UseCase.id.in_(wanted)))).scalars()
+    return {row.id: _use_case_view(row) for row in rows}
+
+
+def _use_case_view(row: UseCase) -> UseCaseView:
+    return UseCaseView(
+        id=row.id,
+        project_id=row.project_id,
+        name=row.name,
+        active=row.active,
+        deleted=row.deleted_at is not None,
+        sender_pool=tuple(row.sender_pool),
+        sticky_sender=row.sticky_sender,
+        area_code_geomatch=row.area_code_geomatch,
+        campaign=None if row.campaign is None else CampaignStatus(row.campaign),
+        brand=BrandStatus(row.brand),
+        allowed_countries=frozenset(row.allowed_countries),
+        messaging_service_sid=row.twilio_messaging_service_sid,
+        quiet_hours=row.quiet_hours,
     )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reachout.kit.gcra import Rate
-from reachout.tenancy.enums import Capability, Environment, NumberKind
+from reachout.tenancy.enums import BrandStatus, CampaignStatus, Capability, Environment, NumberKind
 from reachout.tenancy.settings import ConversationSettings
 
 
@@ -46,7 +46,31 @@ class ProjectView:
     agent: dict[str, Any]
     numbers: tuple[SenderNumber, ...]
     conversations: ConversationSettings = field(default_factory=ConversationSettings)
+    quiet_hours: bool = False  # first messages wait for the recipient's sending window
 
     def senders_for(self, environment: Environment, capability: Capability) -> tuple[SenderNumber, ...]:
         """The numbers of one environment able to do one thing, in a stable order."""
         return tuple(n for n in self.numbers if n.environment is environment and capability in n.capabilities)
+
+
+@dataclass(frozen=True)
+class UseCaseView:
+    """An SMS use case as a send through it needs to know it: its pool, policies and registrations."""
+
+    id: str
+    project_id: str
+    name: str
+    active: bool
+    deleted: bool
+    sender_pool: tuple[str, ...]
+    sticky_sender: bool
+    area_code_geomatch: bool
+    campaign: CampaignStatus | None
+    brand: BrandStatus
+    allowed_countries: frozenset[str]
+    messaging_service_sid: str | None
+    quiet_hours: bool | None  # None: as its project says
+
+    def holds_for_quiet_hours(self, project: ProjectView) -> bool:
+        """Whether its first messages wait for the recipient's sending window."""
+        return project.quiet_hours if self.quiet_hours is None else self.quiet_hours

@@ -15,7 +15,7 @@ from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit import gcra
 from reachout.tenancy import repository
 from reachout.tenancy.keys import hash_secret
-from reachout.tenancy.schemas import ProjectView, SenderProfile
+from reachout.tenancy.schemas import ProjectView, SenderProfile, UseCaseView
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -75,6 +75,7 @@ class Directory:
         self._sessions = sessions
         self._accounts: _TtlCache[str, str | None] = _TtlCache(ttl_seconds)
         self._projects: _TtlCache[str, ProjectView | None] = _TtlCache(ttl_seconds)
+        self._use_cases: _TtlCache[str, tuple[ProjectView, UseCaseView] | None] = _TtlCache(ttl_seconds)
 
     async def authenticate(self, secret: str | None) -> str:
         """The account id an API key belongs to; refuses a missing or unknown key."""
@@ -101,14 +102,40 @@ class Directory:
             )
         return project
 
+    async def use_case(self, account_id: str, use_case_id: str) -> tuple[ProjectView, UseCaseView]:
+        """A use case the caller's account owns, with its project; one deleted, or another account's, is not
+        found (so as not to reveal that it exists)."""
+        found = await self._use_cases.get(
+            use_case_id, lambda: self._read(_use_case_with_project, use_case_id)
+        )
+        if found is None or found[1].deleted or found[0].account_id != account_id:
+            raise ReachoutError(ErrorCode.USE_CASE_NOT_FOUND, f"SMS use case '{use_case_id}' not found.")
+        return found
+
     def forget(self) -> None:
         """Drop every cached answer (after provisioning in this process)."""
         self._accounts.clear()
         self._projects.clear()
+        self._use_cases.clear()
 
     async def _read(self, query: Callable[[AsyncSession, str], Awaitable[V]], argument: str) -> V:
         async with self._sessions() as session:
             return await query(session, argument)
+
+
+async def _use_case_with_project(
+    session: AsyncSession, use_case_id: str
+) -> tuple[ProjectView, UseCaseView] | None:
+    use_case = (await repository.use_case_views(session, [use_case_id])).get(use_case_id)
+    if use_case is None:
+        return None
+    project = await repository.project_by_id(session, use_case.project_id)
+    return None if project is None else (project, use_case)
+
+
+async def use_cases(session: AsyncSession, use_case_ids: Sequence[str]) -> dict[str, UseCaseView]:
+    """Use cases by id, deleted ones included (uncached: for the dispatcher)."""
+    return await repository.use_case_views(session, use_case_ids)
 
 
 @dataclass(frozen=True)

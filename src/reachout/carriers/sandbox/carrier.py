@@ -49,6 +49,7 @@ class SandboxCarrier:
         *,
         sent_after: float,
         delivered_after: float,
+        without_receipts: frozenset[str] = frozenset(),
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -58,9 +59,10 @@ class SandboxCarrier:
         )
         self._sent_after = timedelta(seconds=sent_after)
         self._delivered_after = timedelta(seconds=max(sent_after, delivered_after))
+        self._without_receipts = without_receipts
 
     async def send(self, text: OutboundText) -> SendResult:
-        fate = fate_of(text.to_number)
+        fate = fate_of(text.to_number, self._without_receipts)
         if fate.refusal is not None:
             return Rejected(fate.refusal)
         now = self._clock.now()
@@ -97,8 +99,10 @@ class SandboxCarrier:
         marks: list[dict[str, object]] = []
         for row in await repository.due_for_report(session, now, limit):
             if row.reported_status is None:
-                status, next_at = MessageStatus.SENT, row.created_at + self._delivered_after
-                error_code = None
+                status, error_code = MessageStatus.SENT, None
+                # A route without delivery receipts says nothing after `sent`.
+                last = row.final_status == MessageStatus.SENT
+                next_at = None if last else row.created_at + self._delivered_after
             else:
                 status, next_at = MessageStatus(row.final_status), None
                 error_code = row.final_error_code
@@ -169,4 +173,4 @@ def _reached_handset(row: SandboxMessage, number: str) -> bool:
     if row.direction == HandsetDirection.FROM_HANDSET:
         return row.from_number == number
     # An undeliverable text (a landline, say) never reached the handset, so it is not in its record.
-    return row.to_number == number and row.final_status == MessageStatus.DELIVERED
+    return row.to_number == number and row.final_status in (MessageStatus.DELIVERED, MessageStatus.SENT)

@@ -1,4 +1,5 @@
-"""How the sandbox decides a send's fate: Twilio's magic test numbers, then landlines, else delivered."""
+"""How the sandbox decides a send's fate (Twilio's magic test numbers, then landlines, else delivered),
+and what its line-type lookup answers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from functools import lru_cache
 
 from reachout.carriers.failures import CarrierFailure, failure_for
 from reachout.messaging.status import MessageStatus
-from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
+from reachout.phones.lookup import LineFacts, LineType, known_line_type
+from reachout.phones.numbers import InvalidPhoneNumber, PhoneNumber, parse_e164
 
 # Twilio's test credentials refuse these 'To' numbers at the API with these codes.
 MAGIC_TO_NUMBERS: dict[str, int] = {
@@ -19,6 +21,36 @@ MAGIC_TO_NUMBERS: dict[str, int] = {
 }
 
 LANDLINE_FAILURE = 30006
+# North American numbers say nothing of their line type, so the sandbox names some landlines: line numbers
+# 0000-0099 of exchange 555 (+1 NPA 555 00xx), which no real subscriber holds.
+_NANP_LANDLINE_EXCHANGE = "555"
+_NANP_LANDLINE_LINES = "00"
+
+
+def line_type_of(number: PhoneNumber) -> LineType:
+    """The sandbox's answer to a line-type lookup: libphonenumber's type where it knows it, else mobile, but
+    for the reserved landlines +1 NPA 555 00xx."""
+    known = known_line_type(number)
+    if known is not None:
+        return known
+    e164 = number.e164
+    if e164.startswith("+1") and e164[5:8] == _NANP_LANDLINE_EXCHANGE and e164[8:10] == _NANP_LANDLINE_LINES:
+        return LineType.LANDLINE
+    return LineType.MOBILE
+
+
+class SandboxLookup:
+    """The line-type port on the sandbox's rules: no network, nothing to pay, nothing to keep."""
+
+    name = "sandbox"
+
+    async def look_up(self, number: PhoneNumber) -> LineFacts:
+        return LineFacts(
+            number.e164, valid=True, line_type=line_type_of(number), carrier_name="Sandbox Mobile"
+        )
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 @dataclass(frozen=True)
@@ -31,8 +63,12 @@ class Fate:
 
 
 @lru_cache(maxsize=65_536)  # parsing a number is most of a sandbox send's cost, and recipients repeat
-def fate_of(to_number: str) -> Fate:
-    """Decide, from the recipient alone, how a send to it ends."""
+def fate_of(to_number: str, without_receipts: frozenset[str] = frozenset()) -> Fate:
+    """Decide, from the recipient alone, how a send to it ends.
+
+    A text to a country in `without_receipts` (ISO codes) reaches the handset, but its route sends no
+    delivery receipt, as some international routes do not: the carrier reports it `sent` and then nothing.
+    """
     magic = MAGIC_TO_NUMBERS.get(to_number)
     if magic is not None:
         failure = failure_for(magic)
@@ -42,7 +78,9 @@ def fate_of(to_number: str) -> Fate:
     except InvalidPhoneNumber:
         failure = failure_for(21211)
         return Fate(refusal=failure, final_status=failure.status, final_error_code=failure.code)
-    if number.is_landline:
+    if line_type_of(number) is LineType.LANDLINE:
         # Like Twilio, a landline is accepted at the API and fails later, on the carrier's side.
         return Fate(refusal=None, final_status=MessageStatus.UNDELIVERED, final_error_code=LANDLINE_FAILURE)
+    if number.region in without_receipts:
+        return Fate(refusal=None, final_status=MessageStatus.SENT, final_error_code=None)
     return Fate(refusal=None, final_status=MessageStatus.DELIVERED, final_error_code=None)

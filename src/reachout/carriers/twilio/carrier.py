@@ -23,8 +23,6 @@ from urllib.parse import urlencode
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.rest import Client
 
 from reachout.carriers.base import (
     Accepted,
@@ -35,6 +33,7 @@ from reachout.carriers.base import (
     SendResult,
 )
 from reachout.carriers.failures import CarrierFailure, failure_for
+from reachout.carriers.twilio.client import LazyTwilioClient
 
 STATUS_CALLBACK_PATH = "/v1/webhook/twilio/sms-status"
 INBOUND_PATH = "/v1/webhook/twilio/sms-inbound"
@@ -69,8 +68,9 @@ class TwilioCarrier:
 
     def __init__(self, settings: TwilioSettings) -> None:
         self._settings = settings
-        self._client: Client | None = None
-        self._http: AsyncTwilioHttpClient | None = None
+        self._client = LazyTwilioClient(
+            settings.account_sid, settings.auth_token, api_base_url=settings.api_base_url
+        )
 
     @property
     def settings(self) -> TwilioSettings:
@@ -80,23 +80,12 @@ class TwilioCarrier:
     def status_callback_url(self) -> str:
         return self._settings.public_url.rstrip("/") + STATUS_CALLBACK_PATH
 
-    def _twilio(self) -> Client:
-        # Built on first use: the library's HTTP session must be created inside the running event loop.
-        if self._client is None:
-            self._http = AsyncTwilioHttpClient()
-            self._client = Client(
-                self._settings.account_sid, self._settings.auth_token, http_client=self._http
-            )
-            if self._settings.api_base_url is not None:
-                self._client.api.base_url = self._settings.api_base_url.rstrip("/")
-        return self._client
-
     async def send(self, text: OutboundText) -> SendResult:
         """Create the message at Twilio; see the module docstring for what each outcome means."""
         try:
             # The library's async client does not apply its own timeout to requests, so the deadline is ours.
             message = await asyncio.wait_for(
-                self._twilio().messages.create_async(
+                self._client.get().messages.create_async(
                     to=_address(text.channel, text.to_number),
                     # The callback names reachout's message, so a report that overtakes the dispatcher's
                     # record of Twilio's sid still finds its message (and records the sid).
@@ -124,7 +113,7 @@ class TwilioCarrier:
         window = since - FIND_SLACK
         try:
             messages = await asyncio.wait_for(
-                self._twilio().messages.list_async(
+                self._client.get().messages.list_async(
                     to=_address(text.channel, text.to_number),
                     from_=_address(text.channel, text.from_number),
                     date_sent_after=window,
@@ -140,9 +129,7 @@ class TwilioCarrier:
 
     async def close(self) -> None:
         """Close the HTTP session."""
-        if self._http is not None and self._http.session is not None:
-            await self._http.session.close()
-        self._client = self._http = None
+        await self._client.close()
 
 
 def _address(channel: str, number: str) -> str:

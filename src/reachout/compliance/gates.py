@@ -1,0 +1,219 @@
+"""The one ordered list of checks a send passes before it is accepted, whichever dialect it came through.
+
+A send is refused at the first check it fails, with a typed `ReachoutError` that each dialect maps to its own
+status and body (PolyAI 400 `{"detail"}`, Amigo 422 `{"detail"}`, Bland `{data: null, errors}`). The order:
+
+    0. the use case exists, is not deleted and is the caller's   (the edge, `Directory.use_case`)
+    1. the use case is active
+    2. there is a number to send from (the use case's pool, or the project's numbers)
+    3. a named sender is one of the project's numbers           (PolyAI's `agent_number`)
+    4. a US long-code pool has a verified A2P 10DLC campaign
+    5. the brand behind the use case is not suspended
+    6. the destination is a valid phone number
+    7. the destination's country is one the use case may send to
+    8. the destination is not a landline                         (may ask a paid lookup)
+    9. the destination has not opted out                        (`refuse_opted_out`, when it is accepted)
+
+Everything about the sender side comes before anything about the recipient, and free checks before the one
+that may cost money. Consent is checked last, inside the transaction that accepts the send, so an opt-out
+committed a moment earlier is never missed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.compliance import service as consent
+from reachout.errors import ErrorCode, ReachoutError
+from reachout.logs import get_logger
+from reachout.phones.lookup import LineType, LineTypeLookup, LookupUnavailable, known_line_type
+from reachout.phones.numbers import InvalidPhoneNumber, PhoneNumber, parse_e164
+from reachout.tenancy.enums import BrandStatus, CampaignStatus, Capability, NumberKind
+from reachout.tenancy.schemas import ProjectView, SenderNumber, UseCaseView
+
+log = get_logger("gates")
+
+US = "US"
+
+
+@dataclass(frozen=True)
+class SendCheck:
+    """What a send asks for; `recipient_field` and `sender_field` are the dialect's names for its fields."""
+
+    project: ProjectView
+    channel: Capability
+    to_number: str
+    recipient_field: str
+    use_case: UseCaseView | None = None
+    agent_number: str | None = None
+    sender_field: str = "agent_number"
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A send that passed every check but consent: its recipient, and the numbers it may go from.
+
+    `sender` is fixed when the caller named one; otherwise the sender is one of `candidates`, chosen at accept
+    time for a project's numbers, or (for a use case, whose candidates are its pool) when it is dispatched.
+    """
+
+    recipient: PhoneNumber
+    sender: str | None
+    candidates: tuple[str, ...]
+
+
+async def admit(check: SendCheck, lookup: LineTypeLookup | None = None) -> Admitted:
+    """Run checks 1-8 in order, raising the first refusal; without `lookup`, libphonenumber types lines."""
+    use_case = check.use_case
+    if use_case is not None and not use_case.active:
+        raise ReachoutError(
+            ErrorCode.USE_CASE_INACTIVE, f"SMS use case '{use_case.id}' is not active; activate it to send."
+        )
+    senders = _senders(check)
+    sender = _named_sender(check)
+    if use_case is not None:
+        _campaign_verified(use_case, senders)
+        if use_case.brand is BrandStatus.SUSPENDED:
+            raise ReachoutError(
+                ErrorCode.BRAND_SUSPENDED,
+                f"The brand registration behind SMS use case '{use_case.id}' is suspended; "
+                "nothing can be sent through it until the brand is reinstated.",
+            )
+    try:
+        recipient = parse_e164(check.to_number)
+    except InvalidPhoneNumber as error:
+        raise ReachoutError(ErrorCode.INVALID_PHONE_NUMBER, f"{check.recipient_field}: {error}") from None
+    if use_case is not None and recipient.region not in use_case.allowed_countries:
+        allowed = ", ".join(sorted(use_case.allowed_countries)) or "none"
+        raise ReachoutError(
+            ErrorCode.COUNTRY_NOT_ALLOWED,
+            f"{check.recipient_field}: {recipient.e164} is in {recipient.region or 'no country'}, "
+            f"which SMS use case '{use_case.id}' may not send to (allowed: {allowed}).",
+        )
+    if check.channel is Capability.SMS:
+        await _not_a_landline(check, recipient, lookup)
+    return Admitted(recipient, sender, tuple(n.number for n in senders))
+
+
+def _senders(check: SendCheck) -> tuple[SenderNumber, ...]:
+    """Check 2: the numbers the send may go from; refuses when there are none."""
+    project, channel, use_case = check.project, check.channel, check.use_case
+    if use_case is not None:
+        own = {n.number: n for n in project.numbers if channel in n.capabilities}
+        pool = tuple(own[number] for number in use_case.sender_pool if number in own)
+        if not pool:
+            raise ReachoutError(
+                ErrorCode.NO_NUMBERS_PROVISIONED,
+                f"No phone number is assigned to SMS use case '{use_case.id}'; add one to its sender pool.",
+            )
+        return pool
+    if not any(channel in n.capabilities for n in project.numbers):
+        raise ReachoutError(
+            ErrorCode.NO_NUMBERS_PROVISIONED,
+            f"No {channel.upper()} numbers are provisioned for this project.",
+        )
+    if check.agent_number is not None:
+        return tuple(n for n in project.numbers if channel in n.capabilities)
+    senders = project.senders_for(project.environment, channel)
+    if not senders:
+        raise ReachoutError(
+            ErrorCode.NO_NUMBERS_PROVISIONED,
+            f"No {channel.upper()} numbers are provisioned for this project's '{project.environment}' "
+            "environment.",
+        )
+    return senders
+
+
+def _named_sender(check: SendCheck) -> str | None:
+    """Check 3: a sender the caller named must be one of the project's numbers able to send on the channel."""
+    if check.agent_number is None:
+        return None
+    try:
+        sender = parse_e164(check.agent_number).e164
+    except InvalidPhoneNumber as error:
+        raise ReachoutError(ErrorCode.INVALID_PHONE_NUMBER, f"{check.sender_field}: {error}") from None
+    if not any(n.number == sender and check.channel in n.capabilities for n in check.project.numbers):
+        raise ReachoutError(
+            ErrorCode.SENDER_NOT_PROVISIONED,
+            f"{check.sender_field} {sender} is not one of the numbers provisioned for this project.",
+        )
+    return sender
+
+
+def _campaign_verified(use_case: UseCaseView, pool: Sequence[SenderNumber]) -> None:
+    """Check 4: US carriers block 10DLC traffic that no verified campaign covers."""
+    if use_case.campaign is CampaignStatus.VERIFIED:
+        return
+    us_long_codes = [
+        n.number for n in pool if n.kind is NumberKind.LONG_CODE and parse_e164(n.number).region == US
+    ]
+    if us_long_codes:
+        state = (
+            "has no A2P 10DLC campaign" if use_case.campaign is None else f"campaign is {use_case.campaign}"
+        )
+        raise ReachoutError(
+            ErrorCode.CAMPAIGN_NOT_VERIFIED,
+            f"SMS use case '{use_case.id}' sends from US long codes ({', '.join(us_long_codes)}) but its "
+            f"{state}; a verified A2P 10DLC campaign is required.",
+        )
+
+
+async def _not_a_landline(check: SendCheck, recipient: PhoneNumber, lookup: LineTypeLookup | None) -> None:
+    """Check 8: a text to a landline can never arrive. libphonenumber knows most lines; a lookup the rest."""
+    line_type = known_line_type(recipient)
+    if line_type is None and lookup is not None:
+        try:
+            facts = await lookup.look_up(recipient)
+        except LookupUnavailable as error:
+            # A lookup outage must not stop every send: the carrier refuses a landline itself (30006).
+            log.warning(
+                "line-type lookup unavailable; sending unchecked", lookup=lookup.name, error=str(error)
+            )
+            return
+        if not facts.valid:
+            raise ReachoutError(
+                ErrorCode.INVALID_PHONE_NUMBER,
+                f"{check.recipient_field}: {recipient.e164} is not a real phone number (the network knows no "
+                "such line).",
+            )
+        line_type = facts.line_type
+    if line_type is LineType.LANDLINE:
+        raise ReachoutError(
+            ErrorCode.RECIPIENT_LANDLINE,
+            f"{check.recipient_field}: {recipient.e164} is a landline, which cannot receive text messages.",
+        )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a send goes to, for the consent check."""
+
+    project_id: str
+    number: str
+
+
+async def refuse_opted_out(
+    session: AsyncSession, recipients: Sequence[Recipient]
+) -> list[ReachoutError | None]:
+    """Check 9, for many sends at once: a refusal for each recipient who opted out of the project."""
+    by_project: dict[str, set[str]] = {}
+    for recipient in recipients:
+        by_project.setdefault(recipient.project_id, set()).add(recipient.number)
+    blocked = {
+        (project_id, number)
+        for project_id, numbers in sorted(by_project.items())
+        for number in await consent.opted_out(session, project_id, numbers)
+    }
+    return [
+        ReachoutError(
+            ErrorCode.RECIPIENT_OPTED_OUT,
+            f"{r.number} has opted out of this project's messages (they replied with an opt-out keyword "
+            "such as STOP); they can opt back in by texting START.",
+        )
+        if (r.project_id, r.number) in blocked
+        else None
+        for r in recipients
+    ]
