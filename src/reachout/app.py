@@ -44,7 +44,7 @@ from reachout.messaging.dispatcher import Dispatcher
 from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
 from reachout.messaging.service import MessageReader
 from reachout.phones.lookup import LineTypeLookup
-from reachout.phones.service import CachedLookup
+from reachout.phones.lookup_cache import CachedLookup
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.tenancy.service import Directory, RateLimiter

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from reachout.kit.clock import FakeClock
+from reachout.tenancy.settings import OPT_OUT_TEXT
 from tests.conftest import Service
-from tests.support.provisioning import API_KEY, CONNECTOR, SENDER, USE_CASE, use_case_document
+from tests.support.provisioning import API_KEY, CONNECTOR, POOL, SENDER, USE_CASE, use_case_document
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 HONOLULU = "+18085551234"  # Pacific/Honolulu, UTC-10 all year
@@ -159,3 +160,19 @@ async def handset(service: Service) -> list[dict[str, Any]]:
     body = response.json()
     assert isinstance(body, list)
     return body
+
+
+async def test_a_person_who_opts_out_while_their_message_is_held_never_gets_it(service: Service) -> None:
+    await quiet(service)
+    at(service.clock, INSTANT)  # 04:30 in Honolulu
+    message_id = await send(service, HONOLULU)
+    stop = await service.client.post(
+        "/sandbox/inbound", json={"from": HONOLULU, "to": POOL[0], "body": "STOP"}
+    )
+    assert stop.status_code == 201
+    at(service.clock, HONOLULU_OPENS)
+    await service.settle()
+    message = await state(service, message_id)
+    assert (message["status"], message["error_code"], message["handed_off_at"]) == ("failed", 21610, None)
+    received = [m["body"] for m in await handset(service) if m["direction"] == "to_handset"]
+    assert received == [OPT_OUT_TEXT]  # the confirmation, a reply, went; the held message did not

@@ -313,3 +313,12 @@ async def test_a_polyai_greeting_is_not_an_sms_use_case_message(amigo: Service) 
 async def test_bland_conversations_still_route_beside_amigo_messages(amigo: Service) -> None:
     response = await amigo.client.get("/v1/sms/conversations", headers={"authorization": API_KEY})
     assert response.status_code == 200 and response.json()["errors"] is None
+
+
+async def test_the_path_without_its_trailing_slash_sends_too(amigo: Service) -> None:
+    response = await amigo.client.post(
+        "/v1/sms",
+        json={"use_case_id": USE_CASE, "to_phone_number": RECIPIENT, "message": "Hi"},
+        headers=HEADERS,
+    )
+    assert response.status_code == 201 and response.json()["status"] == "pending"

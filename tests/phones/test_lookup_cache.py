@@ -9,8 +9,8 @@ import pytest
 from reachout.db.engine import Database
 from reachout.kit.clock import FakeClock
 from reachout.phones.lookup import LineFacts, LineType, LookupUnavailable
+from reachout.phones.lookup_cache import ANSWER_LIFETIME, CachedLookup
 from reachout.phones.numbers import PhoneNumber, parse_e164
-from reachout.phones.service import ANSWER_LIFETIME, CachedLookup
 
 NUMBER = parse_e164("+14155551234")
 

@@ -3,14 +3,22 @@ through `POST /v1/sms/` and the dispatcher, with the sticky mapping kept in the 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from reachout.db.engine import Database
+from reachout.kit.clock import FakeClock
+from reachout.messaging.models import Message
+from reachout.provisioning import loader
+from reachout.provisioning import service as provisioning
+from reachout.routing import service as routing
 from reachout.routing.models import StickySender
 from reachout.routing.selection import STICKY_IDLE_EXPIRY
+from reachout.tenancy import service as tenancy
 from tests.conftest import Service
 from tests.support.provisioning import (
     API_KEY,
@@ -170,3 +178,88 @@ async def test_a_pool_whose_numbers_all_left_fails_the_message_with_21703(servic
     await service.work()
     message = (await service.client.get(f"/v1/sms/{response.json()['id']}", headers=HEADERS)).json()
     assert (message["status"], message["error_code"], message["from_number"]) == ("failed", 21703, None)
+
+
+async def test_a_pool_number_that_cannot_text_is_never_chosen(service: Service) -> None:
+    document = use_case_document()
+    [number_415] = [n for n in document["accounts"][0]["projects"][-1]["numbers"] if n["number"] == POOL_415]
+    number_415["capabilities"] = ["voice"]
+    await service.provision(document)
+    assert await sent_from(service, SAN_FRANCISCO) in (POOL_212, POOL_646)
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"active": False}, 21703),
+        ({"brand": "suspended"}, 30034),
+        ({"campaign": "rejected"}, 30034),
+        ({"sender_pool": []}, 21703),
+    ],
+)
+async def test_a_use_case_that_can_no_longer_send_fails_what_it_accepted(
+    service: Service, change: dict[str, Any], code: int
+) -> None:
+    await provision(service)
+    response = await service.client.post(
+        "/v1/sms/",
+        json={"use_case_id": USE_CASE, "to_phone_number": CHICAGO, "message": "Hello"},
+        headers=HEADERS,
+    )
+    await provision(service, **change)
+    await service.settle()
+    message = (await service.client.get(f"/v1/sms/{response.json()['id']}", headers=HEADERS)).json()
+    assert (message["status"], message["error_code"], message["handed_off_at"]) == ("failed", code, None)
+    handset = await service.client.get(f"/sandbox/handsets/{CHICAGO}/messages")
+    assert handset.json() == []
+
+
+async def test_a_deleted_use_cases_queued_messages_are_not_sent(service: Service) -> None:
+    """Its numbers may since belong to another account: nothing goes out through it."""
+    await provision(service)
+    response = await service.client.post(
+        "/v1/sms/",
+        json={"use_case_id": USE_CASE, "to_phone_number": CHICAGO, "message": "Hello"},
+        headers=HEADERS,
+    )
+    document = use_case_document()
+    outreach = document["accounts"][0]["projects"][-1]
+    outreach["use_cases"] = []
+    outreach["numbers"] = [n for n in outreach["numbers"] if n["number"] != POOL_415]
+    document["accounts"][1]["projects"][0]["numbers"].append({"number": POOL_415})
+    await service.provision(document)
+    await service.settle()
+    async with service.runtime.database.read() as session:
+        message = await session.get(Message, response.json()["id"])
+    assert message is not None
+    assert (message.status, message.error_code, message.from_number) == ("failed", 21703, None)
+
+
+async def test_two_workers_choosing_at_once_for_a_new_recipient_agree(
+    database: Database, clock: FakeClock, backend: str
+) -> None:
+    """Each worker sees other loads and would pick another number; the first mapping stored wins for both."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer: its transactions never interleave")
+    async with database.write.begin() as session:
+        await provisioning.apply(session, loader.parse(use_case_document(), "test"), clock.now())
+        use_case = (await tenancy.use_cases(session, [USE_CASE]))[USE_CASE]
+
+    def send(message_id: str) -> routing.PoolSend:
+        return routing.PoolSend(message_id, use_case, CHICAGO, frozenset(POOL))
+
+    async with database.write() as first, database.write() as second:
+        await first.begin()
+        await second.begin()
+        mine = await routing.choose_senders(first, [send("m1")], {POOL_415: 5, POOL_646: 5}, clock.now())
+        theirs = asyncio.create_task(
+            routing.choose_senders(second, [send("m2")], {POOL_415: 5, POOL_212: 5}, clock.now())
+        )
+        await asyncio.sleep(0.3)
+        assert not theirs.done()  # waiting for the first worker's mapping to commit or roll back
+        await first.commit()
+        their_choice = (await theirs)["m2"]
+        await second.commit()
+    my_choice = mine["m1"]
+    assert my_choice is not None and their_choice is not None
+    assert my_choice.sender == their_choice.sender == POOL_212

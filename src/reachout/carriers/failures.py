@@ -42,6 +42,7 @@ CATALOGUE: dict[int, CarrierFailure] = {
         CarrierFailure(30006, "Landline or unreachable carrier", retryable=False, status=_UNDELIVERED),
         CarrierFailure(30007, "Message filtered by the carrier", retryable=False, status=_UNDELIVERED),
         CarrierFailure(30008, "Unknown error", retryable=False, status=_UNDELIVERED),
+        CarrierFailure(30034, "Message from an unregistered number (A2P 10DLC)", retryable=False),
         CarrierFailure(30036, "Validity period expired", retryable=False, status=MessageStatus.CANCELED),
         CarrierFailure(63018, "Rate limit exceeded for the WhatsApp sender", retryable=True),
     )

@@ -68,20 +68,14 @@ class Admitted:
 async def admit(check: SendCheck, lookup: LineTypeLookup | None = None) -> Admitted:
     """Run checks 1-8 in order, raising the first refusal; without `lookup`, libphonenumber types lines."""
     use_case = check.use_case
-    if use_case is not None and not use_case.active:
-        raise ReachoutError(
-            ErrorCode.USE_CASE_INACTIVE, f"SMS use case '{use_case.id}' is not active; activate it to send."
-        )
-    senders = _senders(check)
-    sender = _named_sender(check)
     if use_case is not None:
-        _campaign_verified(use_case, senders)
-        if use_case.brand is BrandStatus.SUSPENDED:
-            raise ReachoutError(
-                ErrorCode.BRAND_SUSPENDED,
-                f"The brand registration behind SMS use case '{use_case.id}' is suspended; "
-                "nothing can be sent through it until the brand is reinstated.",
-            )
+        refusal, senders = use_case_state(check.project, use_case, check.channel)
+        if refusal is not None:
+            raise refusal
+        sender = None
+    else:
+        senders = _project_senders(check)
+        sender = _named_sender(check)
     try:
         recipient = parse_e164(check.to_number)
     except InvalidPhoneNumber as error:
@@ -98,18 +92,37 @@ async def admit(check: SendCheck, lookup: LineTypeLookup | None = None) -> Admit
     return Admitted(recipient, sender, tuple(n.number for n in senders))
 
 
-def _senders(check: SendCheck) -> tuple[SenderNumber, ...]:
-    """Check 2: the numbers the send may go from; refuses when there are none."""
-    project, channel, use_case = check.project, check.channel, check.use_case
-    if use_case is not None:
-        own = {n.number: n for n in project.numbers if channel in n.capabilities}
-        pool = tuple(own[number] for number in use_case.sender_pool if number in own)
-        if not pool:
-            raise ReachoutError(
-                ErrorCode.NO_NUMBERS_PROVISIONED,
-                f"No phone number is assigned to SMS use case '{use_case.id}'; add one to its sender pool.",
-            )
-        return pool
+def use_case_state(
+    project: ProjectView, use_case: UseCaseView, channel: Capability
+) -> tuple[ReachoutError | None, tuple[SenderNumber, ...]]:
+    """Checks 1, 2, 4 and 5 of a use case, as a send through it is accepted and again as it is dispatched
+    (its registrations may lapse meanwhile): the first refusal, and the pool numbers able to send now."""
+    if use_case.deleted:
+        return ReachoutError(ErrorCode.USE_CASE_NOT_FOUND, f"SMS use case '{use_case.id}' was deleted."), ()
+    if not use_case.active:
+        return ReachoutError(
+            ErrorCode.USE_CASE_INACTIVE, f"SMS use case '{use_case.id}' is not active; activate it to send."
+        ), ()
+    own = {n.number: n for n in project.numbers if channel in n.capabilities}
+    pool = tuple(own[number] for number in use_case.sender_pool if number in own)
+    if not pool:
+        return ReachoutError(
+            ErrorCode.NO_NUMBERS_PROVISIONED,
+            f"No phone number is assigned to SMS use case '{use_case.id}'; add one to its sender pool.",
+        ), ()
+    refusal = _campaign_refusal(use_case, pool)
+    if refusal is None and use_case.brand is BrandStatus.SUSPENDED:
+        refusal = ReachoutError(
+            ErrorCode.BRAND_SUSPENDED,
+            f"The brand registration behind SMS use case '{use_case.id}' is suspended; "
+            "nothing can be sent through it until the brand is reinstated.",
+        )
+    return refusal, pool
+
+
+def _project_senders(check: SendCheck) -> tuple[SenderNumber, ...]:
+    """Check 2 for a send from a project's numbers: those it may go from; refuses when there are none."""
+    project, channel = check.project, check.channel
     if not any(channel in n.capabilities for n in project.numbers):
         raise ReachoutError(
             ErrorCode.NO_NUMBERS_PROVISIONED,
@@ -143,10 +156,10 @@ def _named_sender(check: SendCheck) -> str | None:
     return sender
 
 
-def _campaign_verified(use_case: UseCaseView, pool: Sequence[SenderNumber]) -> None:
+def _campaign_refusal(use_case: UseCaseView, pool: Sequence[SenderNumber]) -> ReachoutError | None:
     """Check 4: US carriers block 10DLC traffic that no verified campaign covers."""
     if use_case.campaign is CampaignStatus.VERIFIED:
-        return
+        return None
     us_long_codes = [
         n.number for n in pool if n.kind is NumberKind.LONG_CODE and parse_e164(n.number).region == US
     ]
@@ -154,11 +167,12 @@ def _campaign_verified(use_case: UseCaseView, pool: Sequence[SenderNumber]) -> N
         state = (
             "has no A2P 10DLC campaign" if use_case.campaign is None else f"campaign is {use_case.campaign}"
         )
-        raise ReachoutError(
+        return ReachoutError(
             ErrorCode.CAMPAIGN_NOT_VERIFIED,
             f"SMS use case '{use_case.id}' sends from US long codes ({', '.join(us_long_codes)}) but its "
             f"{state}; a verified A2P 10DLC campaign is required.",
         )
+    return None
 
 
 async def _not_a_landline(check: SendCheck, recipient: PhoneNumber, lookup: LineTypeLookup | None) -> None:
@@ -172,6 +186,10 @@ async def _not_a_landline(check: SendCheck, recipient: PhoneNumber, lookup: Line
             log.warning(
                 "line-type lookup unavailable; sending unchecked", lookup=lookup.name, error=str(error)
             )
+            return
+        except Exception:
+            # Nor may a surprise in it (its cache's database, a garbled answer) turn a send into a 500.
+            log.exception("line-type lookup failed; sending unchecked", lookup=lookup.name)
             return
         if not facts.valid:
             raise ReachoutError(

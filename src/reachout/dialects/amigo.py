@@ -99,6 +99,8 @@ def amigo_router(
     """The Amigo-compatible routes."""
     router = APIRouter(route_class=AmigoRoute, tags=["Amigo"])
 
+    # Without the slash too: a redirect would make some clients drop the Authorization header.
+    @router.post("/v1/sms", status_code=status.HTTP_201_CREATED, include_in_schema=False)
     @router.post(
         "/v1/sms/",
         status_code=status.HTTP_201_CREATED,

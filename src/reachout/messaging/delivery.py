@@ -9,24 +9,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.carriers.base import Accepted, CarrierUnavailable, Rejected, StatusReport
 from reachout.carriers.failures import CarrierFailure, failure_for
-from reachout.compliance import quiet_hours
 from reachout.compliance import service as compliance
 from reachout.kit.clock import Clock
 from reachout.messaging import repository
-from reachout.messaging.schemas import ClaimedMessage, DueMessage, MessageState, SendOutcome
+from reachout.messaging.release import release
+from reachout.messaging.schemas import ClaimedMessage, MessageState, SendOutcome
 from reachout.messaging.status import MessageStatus, TransitionOutcome, decide
-from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 from reachout.routing import pacing
 from reachout.routing import service as routing
 from reachout.tenancy import service as tenancy
-from reachout.tenancy.schemas import SenderProfile, UseCaseView
+from reachout.tenancy.schemas import SenderProfile
 
 # A carrier that cannot tell us what happened, or that asks us to slow down, leaves the message queued.
 GENERIC_FAILURE = 30008
@@ -46,7 +44,6 @@ _CARRIER_HAS_IT = frozenset(
 # --- claiming what is due ----------------------------------------------------------------------------------
 
 VALIDITY_EXPIRED = 30036
-NO_POOL_SENDER = 21703
 # Time for a claim to commit before its paced messages may go (see `routing.pacing.plan`).
 PACING_LEAD_SECONDS = 0.05
 
@@ -72,16 +69,17 @@ async def claim(
 ) -> Claim:
     """Lease the due messages whose senders' pace lets them go within `horizon` seconds.
 
-    First, a message held by quiet hours waits for the recipient's window, and a send through a use case gets
-    its sender from the pool. The rest are deferred to when their turn would come, and any past its validity
-    period is canceled (30036), all in the caller's transaction.
+    First `release` re-checks what must still hold (quiet hours, consent, the use case) and gives sends
+    through a use case their senders. The rest are deferred to when their turn would come, and any past its
+    validity period is canceled (30036), all in the caller's transaction.
     """
     now = clock.now()
     due = await repository.due_for_dispatch(session, now, limit)
     if not due:
         return Claim([], {}, 0)
     looked_at = len(due)
-    due, held = _hold_for_quiet_hours(due, now)
+    released = await release(session, due, now)
+    due = released.ready
     await repository.update_many(
         session,
         [
@@ -91,11 +89,11 @@ async def claim(
                 "next_attempt_at": opens,
                 "expires_at": m.expires_at and m.expires_at + (opens - now),
             }
-            for m, opens in held
+            for m, opens in released.held
         ],
     )
-    due, unroutable, use_cases = await _choose_pool_senders(session, due, now)
-    await _fail(session, unroutable, NO_POOL_SENDER, now, owner)
+    for code, message_ids in sorted(released.failed.items()):
+        await _fail(session, message_ids, code, now, owner)
     senders = await tenancy.sender_profiles(session, sorted({m.from_number for m in due if m.from_number}))
     plan = await routing.pace(
         session,
@@ -124,68 +122,7 @@ async def claim(
         [{"id": slot.id, "next_attempt_at": _instant(slot.at)} for slot in plan.deferred],
     )
     await _fail(session, plan.expired, VALIDITY_EXPIRED, now, owner)
-    services = {
-        use_case.id: use_case.messaging_service_sid
-        for use_case in use_cases.values()
-        if use_case.messaging_service_sid is not None
-    }
-    return Claim(claimed, senders, looked_at, services)
-
-
-def _hold_for_quiet_hours(
-    due: Sequence[DueMessage], now: datetime
-) -> tuple[list[DueMessage], list[tuple[DueMessage, datetime]]]:
-    """Split off the messages whose recipients' sending window is closed, each with when it opens."""
-    ready: list[DueMessage] = []
-    held: list[tuple[DueMessage, datetime]] = []
-    for message in due:
-        opens = now
-        if message.quiet_hours:
-            opens = quiet_hours.next_opening(now, _time_zones(message.to_number))
-        if opens > now:
-            held.append((message, opens))
-        else:
-            ready.append(message)
-    return ready, held
-
-
-@lru_cache(maxsize=65_536)
-def _time_zones(to_number: str) -> tuple[str, ...]:
-    try:
-        return parse_e164(to_number.removeprefix("whatsapp:")).time_zones
-    except InvalidPhoneNumber:
-        return ()
-
-
-async def _choose_pool_senders(
-    session: AsyncSession, due: Sequence[DueMessage], now: datetime
-) -> tuple[list[DueMessage], list[str], dict[str, UseCaseView]]:
-    """Give each send through a use case its sender, stored on its row; returns the due messages, each with a
-    sender, the ids of those no number of the pool could take, and the use cases involved."""
-    waiting = [m for m in due if m.from_number is None and m.use_case_id is not None]
-    if not waiting:
-        return list(due), [], {}
-    use_cases = await tenancy.use_cases(session, sorted({m.use_case_id for m in waiting if m.use_case_id}))
-    pool = sorted({number for use_case in use_cases.values() for number in use_case.sender_pool})
-    available = set(await tenancy.sender_profiles(session, pool))
-    sends = [
-        routing.PoolSend(m.id, use_cases[m.use_case_id], m.to_number)
-        for m in waiting
-        if m.use_case_id in use_cases
-    ]
-    choices = await routing.choose_senders(
-        session, sends, available, await repository.backlog(session, pool), now
-    )
-    senders = {message_id: choice.sender for message_id, choice in choices.items() if choice is not None}
-    await repository.update_many(
-        session, [{"id": message_id, "from_number": sender} for message_id, sender in senders.items()]
-    )
-    ready = [replace(m, from_number=senders.get(m.id, m.from_number)) for m in due]
-    return (
-        [m for m in ready if m.from_number is not None],
-        [m.id for m in ready if m.from_number is None],
-        use_cases,
-    )
+    return Claim(claimed, senders, looked_at, released.services)
 
 
 def _lines(sender: SenderProfile | None) -> tuple[pacing.Line, ...]:

@@ -36,11 +36,13 @@ async def due_for_dispatch(session: AsyncSession, now: datetime, limit: int) -> 
     result = await session.execute(
         select(
             Message.id,
+            Message.project_id,
             Message.from_number,
             Message.to_number,
             Message.use_case_id,
             Message.num_segments,
             Message.expires_at,
+            Message.priority,
             Message.quiet_hours,
         )
         .where(
@@ -55,11 +57,13 @@ async def due_for_dispatch(session: AsyncSession, now: datetime, limit: int) -> 
     return [
         DueMessage(
             id=row.id,
+            project_id=row.project_id,
             from_number=row.from_number,
             to_number=row.to_number,
             use_case_id=row.use_case_id,
             num_segments=row.num_segments,
             expires_at=row.expires_at,
+            priority=row.priority,
             quiet_hours=row.quiet_hours,
         )
         for row in result

@@ -105,11 +105,13 @@ class DueMessage:
     `from_number` is None for a send through a use case whose sender is not chosen yet."""
 
     id: str
+    project_id: str | None
     from_number: str | None
     to_number: str
     use_case_id: str | None
     num_segments: int
     expires_at: datetime | None
+    priority: int
     quiet_hours: bool = False
 
 

@@ -66,7 +66,7 @@ async def plan_greeting(
         metadata=dict(metadata or {}),
         agent=dict(project.agent),
         quiet_hours=project.quiet_hours,
-        time_zones=admitted.recipient.time_zones,
+        time_zones=admitted.recipient.time_zones if project.quiet_hours else (),
     )
 
 
@@ -86,6 +86,7 @@ async def plan_use_case_send(
         ),
         lookup,
     )
+    quiet = use_case.holds_for_quiet_hours(project)
     return OutboundRequest(
         project_id=project.id,
         rate_limit=project.rate_limit,
@@ -95,8 +96,8 @@ async def plan_use_case_send(
         sender=None,
         candidates=admitted.candidates,
         use_case_id=use_case.id,
-        quiet_hours=use_case.holds_for_quiet_hours(project),
-        time_zones=admitted.recipient.time_zones,
+        quiet_hours=quiet,
+        time_zones=admitted.recipient.time_zones if quiet else (),
     )
 
 

@@ -55,19 +55,47 @@ async def save_arrivals(session: AsyncSession, arrivals: Mapping[str, float]) ->
         )
 
 
-async def sticky_mappings(
+async def lock_sticky(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], StickyMapping]:
-    """The sticky sender of each (use case, recipient) that has one."""
+    """The sticky sender of each (use case, recipient) that has one, locked until the transaction ends."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
     rows = await session.execute(
-        select(StickySender).where(tuple_(StickySender.use_case_id, StickySender.recipient).in_(wanted))
+        select(StickySender)
+        .where(tuple_(StickySender.use_case_id, StickySender.recipient).in_(wanted))
+        .order_by(StickySender.use_case_id, StickySender.recipient)
+        .with_for_update()
     )
     return {
         (row.use_case_id, row.recipient): StickyMapping(row.sender, row.last_used) for row in rows.scalars()
     }
+
+
+async def add_sticky_if_absent(
+    session: AsyncSession, mappings: Mapping[tuple[str, str], StickyMapping]
+) -> set[tuple[str, str]]:
+    """Store these first mappings where none exists yet; returns the keys stored (another worker's stand).
+
+    A mapping another transaction is storing at the same time is waited for, then left as it stored it.
+    """
+    if not mappings:
+        return set()
+    rows = [
+        {"use_case_id": use_case_id, "recipient": recipient, "sender": m.sender, "last_used": m.last_used}
+        for (use_case_id, recipient), m in sorted(mappings.items())
+    ]
+    statement = (
+        insert_for(session, StickySender)
+        .on_conflict_do_nothing(index_elements=["use_case_id", "recipient"])
+        .returning(StickySender.use_case_id, StickySender.recipient)
+    )
+    stored: set[tuple[str, str]] = set()
+    for row in rows:  # one by one: RETURNING with executemany is not portable across drivers
+        result = await session.execute(statement.values(row))
+        stored.update((use_case_id, recipient) for use_case_id, recipient in result)
+    return stored
 
 
 async def save_sticky(session: AsyncSession, mappings: Mapping[tuple[str, str], StickyMapping]) -> None:

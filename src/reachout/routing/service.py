@@ -18,46 +18,63 @@ from reachout.tenancy.schemas import UseCaseView
 
 @dataclass(frozen=True)
 class PoolSend:
-    """A message to send through a use case's pool, its sender not chosen yet."""
+    """A message to send through a use case's pool, its sender not chosen yet; `available` is the pool's
+    numbers able to send it now (its project's, with the channel)."""
 
     message_id: str
     use_case: UseCaseView
     recipient: str
+    available: frozenset[str]
+
+
+Key = tuple[str, str]  # (use case id, recipient)
 
 
 async def choose_senders(
-    session: AsyncSession,
-    sends: Sequence[PoolSend],
-    available: set[str],
-    backlog: Mapping[str, int],
-    now: datetime,
+    session: AsyncSession, sends: Sequence[PoolSend], backlog: Mapping[str, int], now: datetime
 ) -> dict[str, Choice | None]:
-    """Choose each send's sender from its pool's `available` numbers and record the sticky mappings.
+    """Choose each send's sender from its pool and record the sticky mappings; None where no number can.
 
     `backlog` is how many messages already wait on each sender; each choice adds to it, so a batch spreads
-    over the pool. None for a send no number of its pool can take (all unprovisioned since it was accepted).
+    over the pool. Mappings are read under lock, and a first mapping another worker stored meanwhile wins over
+    this one's choice, so a person hears from one number however many workers send to them.
     """
-    keys = [(send.use_case.id, send.recipient) for send in sends]
-    sticky = await repository.sticky_mappings(session, keys)
+    keys = sorted({(send.use_case.id, send.recipient) for send in sends})
+    stored = await repository.lock_sticky(session, keys)
+    mappings = dict(stored)
     load = dict(backlog)
-    chosen: dict[tuple[str, str], StickyMapping] = {}
+    choices = _choose(sends, mappings, load, now)
+    fresh = {key: mapping for key, mapping in mappings.items() if key not in stored}
+    lost = sorted(set(fresh) - await repository.add_sticky_if_absent(session, fresh))
+    if lost:
+        mappings.update(await repository.lock_sticky(session, lost))
+        again = [send for send in sends if (send.use_case.id, send.recipient) in set(lost)]
+        choices.update(_choose(again, mappings, load, now))
+    await repository.save_sticky(session, {key: mappings[key] for key in keys if key in mappings})
+    return choices
+
+
+def _choose(
+    sends: Sequence[PoolSend], mappings: dict[Key, StickyMapping], load: dict[str, int], now: datetime
+) -> dict[str, Choice | None]:
+    """The pure choice for each send, in order; each choice updates `mappings` and `load` as it goes."""
     choices: dict[str, Choice | None] = {}
-    for send, key in zip(sends, keys, strict=True):
+    for send in sends:
+        key = (send.use_case.id, send.recipient)
         use_case = send.use_case
-        pool = [PoolSender(_number(n), load.get(n, 0)) for n in use_case.sender_pool if n in available]
+        pool = [PoolSender(_number(n), load.get(n, 0)) for n in use_case.sender_pool if n in send.available]
         choice = choose_pool_sender(
             _number(send.recipient),
             pool,
             Policy(use_case.sticky_sender, use_case.area_code_geomatch),
-            sticky.get(key),
+            mappings.get(key),
             now,
         )
         choices[send.message_id] = choice
         if choice is not None:
             load[choice.sender] = load.get(choice.sender, 0) + 1
             # A later send to the same person in this batch sticks to this choice, as it would next time.
-            sticky[key] = chosen[key] = StickyMapping(choice.sender, now)
-    await repository.save_sticky(session, chosen)
+            mappings[key] = StickyMapping(choice.sender, now)
     return choices
 
 

@@ -1,4 +1,9 @@
-"""Phones use cases: line-type lookups kept per number, so a paid lookup is paid once a month per number."""
+"""Line-type lookups kept per number, so a paid lookup is paid once a month per number.
+
+An adapter around a lookup, as a carrier is: it owns its table and commits its own writes. What it keeps is
+a copy of an answer already paid for, not business state, so it is kept whether or not the send that asked
+is then refused.
+"""
 
 from __future__ import annotations
 
