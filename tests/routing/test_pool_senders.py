@@ -42,8 +42,8 @@ async def provision(service: Service, **use_case: Any) -> None:
     await service.provision(use_case_document(use_case=use_case))
 
 
-async def sent_from(service: Service, recipient: str) -> str:
-    """Send through the use case, dispatch, and return the number it went from."""
+async def accepted(service: Service, recipient: str) -> str:
+    """Send through the use case; the message's id once accepted, its sender not chosen yet."""
     response = await service.client.post(
         "/v1/sms/",
         json={"use_case_id": USE_CASE, "to_phone_number": recipient, "message": "Hello"},
@@ -51,8 +51,16 @@ async def sent_from(service: Service, recipient: str) -> str:
     )
     assert response.status_code == 201, response.text
     assert response.json()["from_number"] is None  # chosen at dispatch, not at accept
+    message_id = response.json()["id"]
+    assert isinstance(message_id, str)
+    return message_id
+
+
+async def sent_from(service: Service, recipient: str) -> str:
+    """Send through the use case, dispatch, and return the number it went from."""
+    message_id = await accepted(service, recipient)
     await service.work()
-    message = await service.client.get(f"/v1/sms/{response.json()['id']}", headers=HEADERS)
+    message = await service.client.get(f"/v1/sms/{message_id}", headers=HEADERS)
     assert message.json()["status"] == "sent"
     sender = message.json()["from_number"]
     assert isinstance(sender, str)
@@ -88,15 +96,7 @@ async def test_any_allowed_sender_reaches_a_recipient_abroad(service: Service) -
 
 async def send_batch(service: Service, recipients: list[str]) -> list[str]:
     """Send to each recipient, dispatch them in one batch, and return the senders in order."""
-    ids = []
-    for recipient in recipients:
-        response = await service.client.post(
-            "/v1/sms/",
-            json={"use_case_id": USE_CASE, "to_phone_number": recipient, "message": "Hello"},
-            headers=HEADERS,
-        )
-        assert response.status_code == 201, response.text
-        ids.append(response.json()["id"])
+    ids = [await accepted(service, recipient) for recipient in recipients]
     await service.work()
     return [
         (await service.client.get(f"/v1/sms/{message_id}", headers=HEADERS)).json()["from_number"]
@@ -167,16 +167,12 @@ async def test_two_sends_to_one_person_in_one_batch_share_a_sender_only_when_sti
 async def test_a_pool_whose_numbers_all_left_fails_the_message_with_21703(service: Service) -> None:
     """Accepted while the pool had a number; by dispatch none of its numbers is provisioned any more."""
     await provision(service)
-    response = await service.client.post(
-        "/v1/sms/",
-        json={"use_case_id": USE_CASE, "to_phone_number": CHICAGO, "message": "Hello"},
-        headers=HEADERS,
-    )
+    message_id = await accepted(service, CHICAGO)
     document = use_case_document(use_case={"sender_pool": []})
     document["accounts"][0]["projects"][-1]["numbers"] = []
     await service.provision(document)
     await service.work()
-    message = (await service.client.get(f"/v1/sms/{response.json()['id']}", headers=HEADERS)).json()
+    message = (await service.client.get(f"/v1/sms/{message_id}", headers=HEADERS)).json()
     assert (message["status"], message["error_code"], message["from_number"]) == ("failed", 21703, None)
 
 
@@ -201,14 +197,10 @@ async def test_a_use_case_that_can_no_longer_send_fails_what_it_accepted(
     service: Service, change: dict[str, Any], code: int
 ) -> None:
     await provision(service)
-    response = await service.client.post(
-        "/v1/sms/",
-        json={"use_case_id": USE_CASE, "to_phone_number": CHICAGO, "message": "Hello"},
-        headers=HEADERS,
-    )
+    message_id = await accepted(service, CHICAGO)
     await provision(service, **change)
     await service.settle()
-    message = (await service.client.get(f"/v1/sms/{response.json()['id']}", headers=HEADERS)).json()
+    message = (await service.client.get(f"/v1/sms/{message_id}", headers=HEADERS)).json()
     assert (message["status"], message["error_code"], message["handed_off_at"]) == ("failed", code, None)
     handset = await service.client.get(f"/sandbox/handsets/{CHICAGO}/messages")
     assert handset.json() == []
@@ -217,11 +209,7 @@ async def test_a_use_case_that_can_no_longer_send_fails_what_it_accepted(
 async def test_a_deleted_use_cases_queued_messages_are_not_sent(service: Service) -> None:
     """Its numbers may since belong to another account: nothing goes out through it."""
     await provision(service)
-    response = await service.client.post(
-        "/v1/sms/",
-        json={"use_case_id": USE_CASE, "to_phone_number": CHICAGO, "message": "Hello"},
-        headers=HEADERS,
-    )
+    message_id = await accepted(service, CHICAGO)
     document = use_case_document()
     outreach = document["accounts"][0]["projects"][-1]
     outreach["use_cases"] = []
@@ -230,7 +218,7 @@ async def test_a_deleted_use_cases_queued_messages_are_not_sent(service: Service
     await service.provision(document)
     await service.settle()
     async with service.runtime.database.read() as session:
-        message = await session.get(Message, response.json()["id"])
+        message = await session.get(Message, message_id)
     assert message is not None
     assert (message.status, message.error_code, message.from_number) == ("failed", 21703, None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -14,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy import func, select
+
+from reachout.db.engine import Database
+from reachout.messaging.models import Message
 
 REACHOUT = Path(sys.executable).parent / "reachout"
 
@@ -157,3 +162,17 @@ def running_cluster(
     finally:
         for process in (cluster.api, *cluster.workers):
             process.stop()
+
+
+async def wait_until_delivered(database: Database, total: int, within_seconds: float = 60.0) -> None:
+    """Poll until `total` messages are delivered; fails with how many were, if they are not in time."""
+    deadline = time.monotonic() + within_seconds
+    delivered = 0
+    while time.monotonic() < deadline:
+        async with database.read() as session:
+            query = select(func.count()).select_from(Message).where(Message.status == "delivered")
+            delivered = (await session.execute(query)).scalar_one()
+        if delivered == total:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{delivered} of {total} messages delivered after {within_seconds} s")

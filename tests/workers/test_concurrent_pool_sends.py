@@ -5,7 +5,6 @@ choose for them at once (the sticky mapping holds across processes)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import httpx
@@ -59,19 +58,7 @@ async def test_three_workers_send_through_a_pool_once_each_and_stick_to_one_numb
 
         database = open_database(database_url)
         try:
-            deadline = time.monotonic() + 60
-            delivered = 0
-            while time.monotonic() < deadline:
-                async with database.read() as session:
-                    delivered = (
-                        await session.execute(
-                            select(func.count()).select_from(Message).where(Message.status == "delivered")
-                        )
-                    ).scalar_one()
-                if delivered == total:
-                    break
-                await asyncio.sleep(0.2)
-            assert delivered == total
+            await processes.wait_until_delivered(database, total)
             async with database.read() as session:
                 carried = (
                     await session.execute(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import httpx
@@ -51,18 +50,7 @@ async def test_three_workers_share_the_outbox_without_double_claims(
 
         database = open_database(database_url)
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                async with database.read() as session:
-                    delivered = (
-                        await session.execute(
-                            select(func.count()).select_from(Message).where(Message.status == "delivered")
-                        )
-                    ).scalar_one()
-                if delivered == total:
-                    break
-                await asyncio.sleep(0.2)
-            assert delivered == total
+            await processes.wait_until_delivered(database, total)
             async with database.read() as session:
                 owners = set((await session.execute(select(Message.lease_owner).distinct())).scalars()) - {
                     None
