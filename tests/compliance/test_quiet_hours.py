@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from reachout.compliance.quiet_hours import DEFAULT_WINDOW, SendingWindow, is_open, next_opening
+from reachout.compliance.quiet_hours import DEFAULT_WINDOW, SendingWindow, is_open, next_opening, opening_for
 
 HONOLULU = ("Pacific/Honolulu",)
 NEW_YORK = ("America/New_York",)
@@ -382,3 +382,13 @@ def test_any_two_zones_share_the_default_window_within_a_day(at: datetime, names
     opening = next_opening(at, names)
     assert opening - at <= timedelta(hours=25)  # a day, and an hour for daylight saving
     assert all(open_in(opening, zone, DEFAULT_WINDOW) for zone in zones_of(names))
+
+
+def test_opening_for_a_number_uses_its_time_zones() -> None:
+    """The recipient's number, bare or on WhatsApp, names its zones; an unparsable one has none: open."""
+    at = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)  # 04:30 in Honolulu, 10:30 in New York
+    honolulu_opens = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
+    assert opening_for(at, "+18085551234") == honolulu_opens
+    assert opening_for(at, "whatsapp:+18085551234") == honolulu_opens
+    assert opening_for(at, "+12125551234") == at
+    assert opening_for(at, "not a number") == at

@@ -277,17 +277,14 @@ async def test_a_body_that_is_not_a_json_object_is_422(
     await refused(amigo, 422, response)
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer rk_wrong"}, {"authorization": API_KEY}])
-async def test_authentication(amigo: Service, headers: dict[str, str]) -> None:
-    response = await amigo.client.post(
-        "/v1/sms/",
-        json={"use_case_id": USE_CASE, "to_phone_number": RECIPIENT, "message": "Hi"},
-        headers=headers,
-    )
-    if headers.get("authorization") == API_KEY:
-        assert response.status_code == 201  # a bare key in `authorization` names it too
-    else:
-        await refused(amigo, 401, response)
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer rk_wrong"}, {"authorization": "rk_wrong"}])
+async def test_a_missing_or_unknown_key_is_401(amigo: Service, headers: dict[str, str]) -> None:
+    await refused(amigo, 401, await send(amigo, headers=headers))
+
+
+@pytest.mark.parametrize("headers", [{"Authorization": f"Bearer {API_KEY}"}, {"authorization": API_KEY}])
+async def test_a_key_is_named_with_or_without_bearer(amigo: Service, headers: dict[str, str]) -> None:
+    assert (await send(amigo, headers=headers)).status_code == 201
 
 
 async def test_a_message_is_visible_only_to_its_account(amigo: Service) -> None:

@@ -18,6 +18,8 @@ from itertools import pairwise
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
+
 Span = tuple[datetime, datetime]
 
 _DAY: Final = timedelta(days=1)
@@ -68,6 +70,19 @@ def next_opening(at: datetime, time_zones: Sequence[str], window: SendingWindow 
         found = min(hits, default=None)
         day += _DAY
     raise RuntimeError(f"no opening of {window} within {_DAYS_AHEAD} days in {time_zones}")
+
+
+def opening_for(at: datetime, recipient: str, window: SendingWindow = DEFAULT_WINDOW) -> datetime:
+    """`next_opening` for a recipient's number (E.164, or `whatsapp:` and E.164), in its time zones."""
+    return next_opening(at, _recipient_zones(recipient), window)
+
+
+@lru_cache(maxsize=65_536)  # a worker asks for every due message, and recipients repeat
+def _recipient_zones(recipient: str) -> tuple[str, ...]:
+    try:
+        return parse_e164(recipient.removeprefix("whatsapp:")).time_zones
+    except InvalidPhoneNumber:
+        return ()  # nothing known to respect, as for a number without a zone
 
 
 def _instant(at: datetime) -> datetime:

@@ -116,7 +116,9 @@ def amigo_router(
             project, use_case, to_number=body.to_phone_number, body=body.message, lookup=lookup
         )
         accepted = await accept(planned)
-        return JSONResponse(_accepted(planned, accepted), status_code=status.HTTP_201_CREATED)
+        return JSONResponse(
+            _message(messaging.accepted_view(planned, accepted)), status_code=status.HTTP_201_CREATED
+        )
 
     @router.get("/v1/sms/{message_id}", responses={401: {}, 404: {}})
     async def get_sms(message_id: str, request: Request) -> JSONResponse:
@@ -135,25 +137,6 @@ def _canonical_uuid(text: str) -> str:
         return str(uuid.UUID(text))
     except ValueError:
         raise ReachoutError(ErrorCode.NOT_FOUND, f"SMS message '{text}' not found.") from None
-
-
-def _accepted(planned: OutboundRequest, accepted: AcceptedMessage) -> dict[str, Any]:
-    return {
-        "id": accepted.message_id,
-        "use_case_id": planned.use_case_id,
-        "message_sid": None,
-        "from_number": accepted.from_number,
-        "to_number": planned.to_number,
-        "body": planned.body,
-        "num_segments": None,
-        "status": STATUS_WORD[MessageStatus.QUEUED],
-        "handed_off_at": None,
-        "delivered_at": None,
-        "errored_at": None,
-        "error_code": None,
-        "created_at": _iso(accepted.created_at),
-        "updated_at": _iso(accepted.created_at),
-    }
 
 
 def _message(message: MessageView) -> dict[str, Any]:

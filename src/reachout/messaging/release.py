@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import lru_cache
 from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +21,6 @@ from reachout.errors import ErrorCode
 from reachout.messaging import repository
 from reachout.messaging.models import SendPriority
 from reachout.messaging.schemas import DueMessage
-from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 from reachout.routing import service as routing
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.enums import Capability
@@ -56,10 +54,11 @@ async def release(session: AsyncSession, due: Sequence[DueMessage], now: datetim
     """Sort out `due` (see the module docstring); sender choices are stored on the rows."""
     ready, held = _hold_for_quiet_hours(due, now)
     failed: dict[int, list[str]] = {}
+    first = [m for m in ready if _is_first(m)]
     refusals = await gates.refuse_opted_out(
-        session, [gates.Recipient(m.project_id or "", m.to_number) for m in ready if _is_first(m)]
+        session, [gates.Recipient(m.project_id or "", m.to_number) for m in first]
     )
-    opted_out = {m.id for m, refusal in zip(filter(_is_first, ready), refusals, strict=True) if refusal}
+    opted_out = {m.id for m, refusal in zip(first, refusals, strict=True) if refusal}
     if opted_out:
         failed[UNSUBSCRIBED] = sorted(opted_out)
         ready = [m for m in ready if m.id not in opted_out]
@@ -83,20 +82,12 @@ def _hold_for_quiet_hours(
     for message in due:
         opens = now
         if message.quiet_hours:
-            opens = quiet_hours.next_opening(now, _time_zones(message.to_number))
+            opens = quiet_hours.opening_for(now, message.to_number)
         if opens > now:
             held.append((message, opens))
         else:
             ready.append(message)
     return ready, held
-
-
-@lru_cache(maxsize=65_536)
-def _time_zones(to_number: str) -> tuple[str, ...]:
-    try:
-        return parse_e164(to_number.removeprefix("whatsapp:")).time_zones
-    except InvalidPhoneNumber:
-        return ()
 
 
 async def _choose_pool_senders(

@@ -45,7 +45,6 @@ class OutboundRequest:
     content_variables: dict[str, str] | None = None
     use_case_id: str | None = None
     quiet_hours: bool = False  # held until the recipient's sending window opens
-    time_zones: tuple[str, ...] = ()  # the recipient's, for quiet hours
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,6 @@ class AcceptedMessage:
     conversation_id: str | None
     from_number: str | None
     created_at: datetime
-    send_after: datetime  # later than created_at when quiet hours hold it
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,6 @@ async def plan_greeting(
         metadata=dict(metadata or {}),
         agent=dict(project.agent),
         quiet_hours=project.quiet_hours,
-        time_zones=admitted.recipient.time_zones if project.quiet_hours else (),
     )
 
 
@@ -86,7 +85,6 @@ async def plan_use_case_send(
         ),
         lookup,
     )
-    quiet = use_case.holds_for_quiet_hours(project)
     return OutboundRequest(
         project_id=project.id,
         rate_limit=project.rate_limit,
@@ -96,8 +94,7 @@ async def plan_use_case_send(
         sender=None,
         candidates=admitted.candidates,
         use_case_id=use_case.id,
-        quiet_hours=quiet,
-        time_zones=admitted.recipient.time_zones if quiet else (),
+        quiet_hours=use_case.holds_for_quiet_hours(project),
     )
 
 
@@ -158,7 +155,7 @@ async def send_greetings(
         message_id = new_message_id()
         send_after = now
         if request.quiet_hours:
-            send_after = quiet_hours.next_opening(now, request.time_zones)
+            send_after = quiet_hours.opening_for(now, request.to_number)
         # The row records the acceptance (queued, created_at); events record what happens to it after.
         text = ConversationText(
             request.project_id,
@@ -183,9 +180,7 @@ async def send_greetings(
                 quiet_hours=request.quiet_hours,
             )
         )
-        outcomes.append(
-            AcceptedMessage(message_id, None if opening is None else opening.id, sender, now, send_after)
-        )
+        outcomes.append(AcceptedMessage(message_id, None if opening is None else opening.id, sender, now))
     await conversations.open_sessions(session, openings, now, known)
     await repository.insert_messages(session, messages)
     return outcomes
@@ -250,6 +245,30 @@ def _outbound_row(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def accepted_view(request: OutboundRequest, accepted: AcceptedMessage) -> MessageView:
+    """A message as it stands the moment it is accepted: queued, nothing known from any carrier yet."""
+    return MessageView(
+        id=accepted.message_id,
+        project_id=request.project_id,
+        conversation_id=accepted.conversation_id,
+        use_case_id=request.use_case_id,
+        direction=Direction.OUTBOUND,
+        channel=request.channel,
+        from_number=accepted.from_number,
+        to_number=request.to_number,
+        body=request.body,
+        status=MessageStatus.QUEUED,
+        carrier_sid=None,
+        num_segments=count_segments(request.body).segments,
+        error_code=None,
+        handed_off_at=None,
+        delivered_at=None,
+        errored_at=None,
+        created_at=accepted.created_at,
+        updated_at=accepted.created_at,
+    )
 
 
 async def inbound_exists(session: AsyncSession, sid: str) -> bool:

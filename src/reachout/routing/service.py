@@ -45,12 +45,19 @@ async def choose_senders(
     load = dict(backlog)
     choices = _choose(sends, mappings, load, now)
     fresh = {key: mapping for key, mapping in mappings.items() if key not in stored}
-    lost = sorted(set(fresh) - await repository.add_sticky_if_absent(session, fresh))
+    inserted = await repository.add_sticky_if_absent(session, fresh)
+    lost = sorted(set(fresh) - inserted)
     if lost:
         mappings.update(await repository.lock_sticky(session, lost))
         again = [send for send in sends if (send.use_case.id, send.recipient) in set(lost)]
         choices.update(_choose(again, mappings, load, now))
-    await repository.save_sticky(session, {key: mappings[key] for key in keys if key in mappings})
+    # What was just inserted is stored already; the rest is refreshed (last used now, maybe a new sender).
+    changed = {
+        key: mappings[key]
+        for key in keys
+        if key in mappings and not (key in inserted and mappings[key] == fresh[key])
+    }
+    await repository.save_sticky(session, changed)
     return choices
 
 
