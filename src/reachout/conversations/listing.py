@@ -5,10 +5,18 @@ The shapes are reachout's own; dialects (Bland's `GET /v1/sms/conversations`) tr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from reachout.errors import ErrorCode, ReachoutError
+
+MAX_FILTERS = 20  # conditions in one query; the seven fields with a range on each fit well within it
+# What a 64-bit integer (PostgreSQL's BIGINT, SQLite's INTEGER) holds: no value past them can be bound.
+SMALLEST_INT, LARGEST_INT = -(2**63), 2**63 - 1
+CONVERSATION_ID = re.compile(r"convo_[0-9a-f]{24}")  # the shape of `schemas.new_conversation_id()`
 
 
 class SortField(StrEnum):
@@ -70,6 +78,50 @@ class ConversationQuery:
     sort_by: SortField = SortField.CREATED_AT
     descending: bool = True
     filters: tuple[Filter, ...] = ()
+
+    @property
+    def offset(self) -> int:
+        """How many matching conversations come before this page."""
+        return (self.page - 1) * self.page_size
+
+
+def _invalid(message: str) -> ReachoutError:
+    return ReachoutError(ErrorCode.INVALID_REQUEST, message)
+
+
+def comparable(value: str | bool | int | datetime, where: str) -> str | bool | int | datetime:
+    """`value` as a query can compare it with what is stored, or a refusal naming `where`.
+
+    Text holds no NUL (PostgreSQL's text cannot) and no lone surrogate (it must encode as UTF-8); an integer
+    fits in 64 bits; a moment is in UTC (naive means UTC) and stays within years 1 to 9999 there.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not SMALLEST_INT <= value <= LARGEST_INT:
+            raise _invalid(f"{where} must be a whole number from {SMALLEST_INT} to {LARGEST_INT}.")
+        return value
+    if isinstance(value, datetime):
+        try:
+            return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
+        except OverflowError:
+            raise _invalid(
+                f"{where} must fall between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z once in UTC."
+            ) from None
+    if "\x00" in value:
+        raise _invalid(f"{where} must not contain a NUL character (\\u0000).")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _invalid(
+            f"{where} must be valid Unicode text (a lone surrogate such as \\ud800 is not)."
+        ) from None
+    return value
+
+
+def could_be_conversation_id(text: str) -> bool:
+    """Whether `text` has the shape of a conversation id; anything else names no conversation."""
+    return CONVERSATION_ID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

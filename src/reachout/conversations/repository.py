@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, tuple_
+from sqlalchemy import BigInteger, delete, func, insert, or_, select, tuple_
 from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -235,7 +235,8 @@ async def page_for_account(
 ) -> tuple[list[ConversationSummary], int]:
     """One page of an account's conversations and how many match in all."""
     stats = _message_stats()
-    message_count = func.coalesce(stats.c.message_count, 0)
+    # BIGINT, as COUNT is: the filter's value is bound as a 64-bit integer on PostgreSQL, not a 32-bit one.
+    message_count = func.coalesce(stats.c.message_count, 0, type_=BigInteger)
     columns: dict[Any, Any] = {
         SortField.CREATED_AT: Conversation.opened_at,
         SortField.UPDATED_AT: Conversation.last_activity_at,
@@ -253,11 +254,13 @@ async def page_for_account(
         .where(*conditions)
     )
     total = (await session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+    if query.offset >= total:
+        return [], total  # past the last page (an OFFSET beyond 64 bits could not even be bound)
     order = columns[query.sort_by]
     rows = await session.execute(
         base.order_by(order.desc() if query.descending else order.asc(), Conversation.id)
         .limit(query.page_size)
-        .offset((query.page - 1) * query.page_size)
+        .offset(query.offset)
     )
     found = rows.all()
     last_bodies = await _last_bodies(session, [conversation.id for conversation, _, _ in found])

@@ -8,7 +8,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reachout.conversations import repository
-from reachout.conversations.listing import ConversationPage, ConversationQuery, ConversationSummary
+from reachout.conversations.listing import (
+    ConversationPage,
+    ConversationQuery,
+    ConversationSummary,
+    could_be_conversation_id,
+)
 from reachout.conversations.models import ConversationStatus
 from reachout.conversations.schemas import Opening, SessionKey, UsersSessions
 from reachout.messaging import repository as message_repository
@@ -79,7 +84,10 @@ async def page_for_account(
 async def detail_for_account(
     session: AsyncSession, account_id: str, conversation_id: str
 ) -> tuple[ConversationSummary, list[MessageView]] | None:
-    """One of the account's conversations with its messages, oldest first; None if it has no such one."""
+    """One of the account's conversations with its messages, oldest first; None if it has no such one
+    (without a query, for text that is not a conversation id: a NUL, say, that PostgreSQL could not bind)."""
+    if not could_be_conversation_id(conversation_id):
+        return None
     summary = await repository.summary_for_account(session, account_id, conversation_id)
     if summary is None:
         return None

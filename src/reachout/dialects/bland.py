@@ -7,21 +7,26 @@ Bland answers `{"data": ..., "errors": null}`, and on failure `{"data": null, "e
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import JSONResponse
 
 from reachout.conversations import service as conversations
 from reachout.conversations.listing import (
+    LARGEST_INT,
+    MAX_FILTERS,
     OPERATORS_FOR,
+    SMALLEST_INT,
     ConversationQuery,
     ConversationSummary,
     Filter,
     FilterField,
     Operator,
     SortField,
+    comparable,
 )
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit.http import refusals_as
@@ -39,6 +44,11 @@ STATUS_FOR: dict[ErrorCode, int] = {
     # Every other refusal, the send gates' included, is a 400 that names its code in `errors[].error`.
 }
 MAX_PAGE_SIZE = 1000
+MAX_FILTERS_LENGTH = 8192  # characters of `filters`, the JSON text
+# An array of objects of scalars nests 2 deep; refused before parsing, json.loads never nears Python's
+# recursion limit (a RecursionError, which a thousand `[` reach).
+MAX_FILTERS_DEPTH = 4
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 Choice = TypeVar("Choice", SortField, FilterField, Operator)
 
 
@@ -55,7 +65,11 @@ def bland_router(directory: Directory, reader: conversations.ConversationReader)
     """The Bland-compatible routes."""
     router = APIRouter(route_class=BlandRoute, tags=["Bland"])
 
-    @router.get("/v1/sms/conversations")
+    @router.get(
+        "/v1/sms/conversations",
+        openapi_extra={"parameters": [AUTHORIZATION, *LIST_PARAMETERS]},
+        responses={200: _answer(LIST_ANSWER), "4XX": _answer(REFUSAL)},
+    )
     async def list_conversations(request: Request) -> JSONResponse:
         """A page of the caller's SMS conversations: `page`, `pageSize`, `sortBy`, `sortDir`, `filters`."""
         account_id = await directory.authenticate(key_from_headers(request.headers))
@@ -76,8 +90,14 @@ def bland_router(directory: Directory, reader: conversations.ConversationReader)
             }
         )
 
-    @router.get("/v1/sms/conversations/{conversation_id}")
-    async def get_conversation(conversation_id: str, request: Request) -> JSONResponse:
+    @router.get(
+        "/v1/sms/conversations/{conversation_id}",
+        openapi_extra={"parameters": [AUTHORIZATION]},
+        responses={200: _answer(DETAIL_ANSWER), "4XX": _answer(REFUSAL)},
+    )
+    async def get_conversation(
+        conversation_id: Annotated[str, Path(description=CONVERSATION_ID_TEXT)], request: Request
+    ) -> JSONResponse:
         """One of the caller's conversations with its messages, oldest first."""
         account_id = await directory.authenticate(key_from_headers(request.headers))
         found = await reader.detail(account_id, conversation_id)
@@ -92,7 +112,7 @@ def bland_router(directory: Directory, reader: conversations.ConversationReader)
 
 def parse_query(params: Any) -> ConversationQuery:
     """The list query from Bland's parameters; a clear refusal for anything it cannot use."""
-    page = _positive_int(params.get("page"), "page", 1, None)
+    page = _positive_int(params.get("page"), "page", 1, LARGEST_INT)
     page_size = _positive_int(params.get("pageSize"), "pageSize", 25, MAX_PAGE_SIZE)
     sort_by = _choice(params.get("sortBy") or SortField.CREATED_AT.value, SortField, "sortBy")
     direction = (params.get("sortDir") or "desc").lower()
@@ -102,16 +122,15 @@ def parse_query(params: Any) -> ConversationQuery:
     return ConversationQuery(page, page_size, sort_by, direction == "desc", filters)
 
 
-def _positive_int(raw: str | None, name: str, default: int, maximum: int | None) -> int:
+def _positive_int(raw: str | None, name: str, default: int, maximum: int) -> int:
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{name} must be a whole number.") from None
-    if value < 1 or (maximum is not None and value > maximum):
-        limit = f" and at most {maximum}" if maximum is not None else ""
-        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{name} must be at least 1{limit}.")
+    if WHOLE_NUMBER.fullmatch(raw) is None:
+        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{name} must be a whole number (digits only).")
+    # Python refuses to convert past 4,300 digits; a number that long is out of range anyway.
+    value = int(raw) if len(raw) <= 4000 else 0
+    if not 1 <= value <= maximum:
+        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{name} must be at least 1 and at most {maximum}.")
     return value
 
 
@@ -126,13 +145,48 @@ def _choice(raw: object, kind: type[Choice], name: str) -> Choice:
 def _filters(raw: str | None) -> tuple[Filter, ...]:
     if not raw:
         return ()
+    if len(raw) > MAX_FILTERS_LENGTH:
+        raise ReachoutError(
+            ErrorCode.INVALID_REQUEST, f"filters must be at most {MAX_FILTERS_LENGTH} characters of JSON."
+        )
+    if _nesting(raw) > MAX_FILTERS_DEPTH:
+        raise ReachoutError(
+            ErrorCode.INVALID_REQUEST,
+            f"filters must not nest deeper than {MAX_FILTERS_DEPTH} levels: "
+            "an array of {field, operator, value} objects.",
+        )
     try:
         items = json.loads(raw)
     except ValueError:
         raise ReachoutError(ErrorCode.INVALID_REQUEST, "filters must be a JSON-encoded array.") from None
     if not isinstance(items, list):
         raise ReachoutError(ErrorCode.INVALID_REQUEST, "filters must be a JSON-encoded array.")
+    if len(items) > MAX_FILTERS:
+        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"filters must hold at most {MAX_FILTERS} conditions.")
     return tuple(_filter(item, i) for i, item in enumerate(items))
+
+
+def _nesting(text: str) -> int:
+    """How deep JSON text nests arrays and objects, brackets inside strings aside (counted before parsing,
+    since `json.loads` recurses once per level)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _filter(item: object, index: int) -> Filter:
@@ -146,7 +200,8 @@ def _filter(item: object, index: int) -> Filter:
     if operator not in OPERATORS_FOR[field]:
         allowed = ", ".join(sorted(o.value for o in OPERATORS_FOR[field]))
         raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{where}: {field} takes the operators {allowed}.")
-    return Filter(field, operator, _typed(field, item["value"], where))
+    at = f"{where}.value"
+    return Filter(field, operator, comparable(_typed(field, item["value"], at), at))
 
 
 def _typed(field: FilterField, value: object, where: str) -> str | bool | int | datetime:
@@ -155,21 +210,20 @@ def _typed(field: FilterField, value: object, where: str) -> str | bool | int | 
             return value
         if value in ("true", "false"):
             return value == "true"
-        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{where}.value must be true or false.")
+        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{where} must be true or false.")
     if field is FilterField.MESSAGE_COUNT:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{where}.value must be a whole number.")
+        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{where} must be a whole number.")
     if field in (FilterField.CREATED_AT, FilterField.UPDATED_AT):
         try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00"))  # naive is UTC (`comparable`)
         except ValueError:
             raise ReachoutError(
-                ErrorCode.INVALID_REQUEST, f"{where}.value must be an ISO 8601 timestamp."
+                ErrorCode.INVALID_REQUEST, f"{where} must be an ISO 8601 timestamp."
             ) from None
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     if not isinstance(value, str):
-        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{where}.value must be a string.")
+        raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{where} must be a string.")
     return value
 
 
@@ -212,3 +266,183 @@ def _message(message: MessageView) -> dict[str, Any]:
         "status": message.status,
         "error_code": message.error_code,
     }
+
+
+# --- OpenAPI: what the routes take and answer, as the functions above implement it --------------------------
+
+TEXT_FIELDS = (FilterField.USER_NUMBER, FilterField.AGENT_NUMBER, FilterField.CURRENT_NODE_ID)
+MOMENT_FIELDS = (FilterField.CREATED_AT, FilterField.UPDATED_AT)
+
+
+def _condition(fields: tuple[FilterField, ...], value: dict[str, Any]) -> dict[str, Any]:
+    """One kind of condition: these fields (which take the same operators), those operators, a value."""
+    operators = sorted(o.value for o in OPERATORS_FOR[fields[0]])
+    return {
+        "type": "object",
+        "required": ["field", "operator", "value"],
+        "properties": {
+            "field": {"type": "string", "enum": [f.value for f in fields]},
+            "operator": {"type": "string", "enum": operators},
+            "value": value,
+        },
+    }
+
+
+AUTHORIZATION = {
+    "name": "authorization",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The API key as Bland sends it (`KEY`; `Bearer KEY` works too). Missing or unknown: 401.",
+}
+LIST_PARAMETERS = [
+    {
+        "name": "page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": LARGEST_INT, "default": 1},
+        "description": "The page, from 1; one past the last is empty, with the same totals.",
+    },
+    {
+        "name": "pageSize",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 25},
+    },
+    {
+        "name": "sortBy",
+        "in": "query",
+        "schema": {"type": "string", "enum": [f.value for f in SortField], "default": "created_at"},
+    },
+    {
+        "name": "sortDir",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
+        "description": "Either case.",
+    },
+    {
+        "name": "filters",
+        "in": "query",
+        "description": (
+            f"A JSON array of at most {MAX_FILTERS} conditions, all of which must hold, in at most "
+            f"{MAX_FILTERS_LENGTH} characters. Text holds no NUL; a timestamp (ISO 8601, UTC if it names no "
+            "offset) must stay within years 1 to 9999 in UTC."
+        ),
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "maxItems": MAX_FILTERS,
+                    "items": {
+                        "anyOf": [
+                            _condition(TEXT_FIELDS, {"type": "string", "pattern": "^[^\\u0000]*$"}),
+                            _condition(MOMENT_FIELDS, {"type": "string", "format": "date-time"}),
+                            _condition(
+                                (FilterField.MESSAGE_COUNT,),
+                                {"type": "integer", "minimum": SMALLEST_INT, "maximum": LARGEST_INT},
+                            ),
+                            _condition((FilterField.IS_ACTIVE,), {"enum": [True, False, "true", "false"]}),
+                        ]
+                    },
+                }
+            }
+        },
+    },
+]
+CONVERSATION_ID_TEXT = "`convo_` and 24 hex digits; any other text names no conversation (a 404, not a 400)."
+TIME = {"type": ["string", "null"], "format": "date-time"}
+TEXT_OR_NULL = {"type": ["string", "null"]}
+SUMMARY = {
+    "type": "object",
+    "required": [
+        "id",
+        "created_at",
+        "updated_at",
+        "user_number",
+        "agent_number",
+        "is_active",
+        "message_count",
+    ],
+    "properties": {
+        "id": {"type": "string"},
+        "created_at": TIME,
+        "updated_at": TIME,
+        "user_number": {"type": "string"},
+        "agent_number": {"type": "string"},
+        "variables": {"type": ["object", "null"]},
+        "current_node_id": TEXT_OR_NULL,
+        "curr_pathway_id": TEXT_OR_NULL,
+        "is_active": {"type": "boolean"},
+        "timed_out_at": TIME,
+        "message_count": {"type": "integer", "minimum": 0},
+        "last_message": TEXT_OR_NULL,
+        "last_message_at": TIME,
+        "effective_channel": {"type": "string"},
+    },
+}
+MESSAGE = {
+    "type": "object",
+    "required": ["id", "created_at", "message", "from", "to", "sender", "status", "error_code"],
+    "properties": {
+        "id": {"type": "string"},
+        "created_at": TIME,
+        "message": {"type": "string"},
+        "from": TEXT_OR_NULL,
+        "to": {"type": "string"},
+        "sender": {"type": "string", "enum": ["USER", "AGENT"]},
+        "status": {"type": "string"},
+        "error_code": {"type": ["integer", "null"]},
+    },
+}
+PAGINATION = {
+    "type": "object",
+    "required": ["totalItems", "totalPages", "currentPage", "pageSize"],
+    "properties": {
+        name: {"type": "integer", "minimum": 0}
+        for name in ("totalItems", "totalPages", "currentPage", "pageSize")
+    },
+}
+LIST_ANSWER = {
+    "type": "object",
+    "required": ["data", "errors", "extra"],
+    "properties": {
+        "data": {"type": "array", "items": SUMMARY},
+        "errors": {"type": "null"},
+        "extra": {"type": "object", "required": ["pagination"], "properties": {"pagination": PAGINATION}},
+    },
+}
+DETAIL_ANSWER = {
+    "type": "object",
+    "required": ["data", "errors"],
+    "properties": {
+        "data": {
+            "allOf": [
+                SUMMARY,
+                {
+                    "type": "object",
+                    "required": ["messages"],
+                    "properties": {"messages": {"type": "array", "items": MESSAGE}},
+                },
+            ]
+        },
+        "errors": {"type": "null"},
+    },
+}
+REFUSAL = {
+    "type": "object",
+    "required": ["data", "errors"],
+    "properties": {
+        "data": {"type": "null"},
+        "errors": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["error", "message"],
+                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _answer(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
