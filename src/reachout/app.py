@@ -237,7 +237,11 @@ def create_app(
 
     app = FastAPI(title="reachout", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_discarded_bytes=settings.max_discarded_body_bytes,
+    )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -18,6 +18,7 @@ from reachout.app import build_runtime, create_app, prepare_database, tune_garba
 from reachout.carriers.sandbox.phone import Handset
 from reachout.config import Settings
 from reachout.db import migrate
+from reachout.kit.server import HttpLimits, bounded_protocol
 from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
@@ -68,7 +69,13 @@ def serve(
         log_level="warning",
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        # httptools, bounded (header size and time, body time, connections): reachout.kit.server. No
+        # `limit_concurrency`: uvicorn checks it only once a request's headers are in, and answers 503 to
+        # every request while that many connections are open, the last one admitted included; the connection
+        # limit already bounds the requests in flight (one per connection; pipelined ones wait, taskless).
+        http=bounded_protocol(HttpLimits.from_settings(settings)),
+        # uvicorn annotates an int, but only hands it to loop.call_later: a fraction of a second works.
+        timeout_keep_alive=settings.http_keep_alive_seconds,  # type: ignore[arg-type]
         timeout_graceful_shutdown=5,
     )
 

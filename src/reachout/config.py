@@ -42,6 +42,24 @@ class Settings(BaseSettings):
     log_json: bool = Field(default=False, description="One JSON object per line instead of console lines.")
 
     max_body_bytes: int = Field(default=1_048_576, gt=0, description="Larger request bodies get 413.")
+    # An oversized body is read and thrown away up to this many bytes before the 413 is sent, so a client that
+    # writes its whole body before reading (urllib, requests) sees the 413 instead of a connection reset.
+    max_discarded_body_bytes: int = Field(default=64 * 1_048_576, ge=0)
+
+    # What one client can make `reachout serve` hold, and for how long (a proxy in front may bound more).
+    http_max_header_bytes: int = Field(
+        default=16_384, ge=1024, description="Request line and headers past this get 431 and a close."
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's line and headers must all arrive within this."
+    )
+    http_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="The longest wait for the next piece of a request body."
+    )
+    http_keep_alive_seconds: float = Field(default=5.0, gt=0, description="An idle connection's lifetime.")
+    http_max_connections: int = Field(
+        default=1000, gt=0, description="Open connections past this are answered 503 and closed."
+    )
     tenancy_cache_seconds: float = Field(
         default=2.0, ge=0, description="How long an API key or project lookup is reused before re-reading."
     )

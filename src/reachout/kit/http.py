@@ -16,19 +16,36 @@ from reachout.errors import ErrorCode, ReachoutError
 
 
 class BodyLimitMiddleware:
-    """Answer 413 to any request body over `max_bytes`, before the application reads it."""
+    """Answer 413 `{"detail"}` with `connection: close` to any request body over `max_bytes`, before the
+    application sees any of it.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    The oversized body is first read and thrown away, a chunk at a time, up to `max_discarded_bytes` in all
+    (as nginx's lingering close does): a client that writes its whole body before it reads (urllib, requests)
+    would otherwise meet a connection reset instead of the 413, as the kernel resets a socket closed with
+    unread data. Answered at once, without reading: a request that asked `Expect: 100-continue` (it has not
+    sent the body, and reading would tell it to), and one whose declared length is past the discard bound.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_discarded_bytes: int) -> None:
         self._app = app
         self._max = max_bytes
+        self._max_discarded = max_discarded_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None:
-            if not declared.isdigit() or int(declared) > self._max:
+            if not declared.isdigit():
+                await self._refuse(send)
+                return
+            length = int(declared)
+            if length > self._max:
+                expects_continue = headers.get(b"expect", b"").lower() == b"100-continue"
+                if not expects_continue and length <= self._max_discarded:
+                    await self._discard(receive, 0)
                 await self._refuse(send)
                 return
             await self._app(scope, receive, send)
@@ -38,11 +55,14 @@ class BodyLimitMiddleware:
         size = 0
         while True:
             message = await receive()
-            chunks.append(message)
             size += len(message.get("body", b""))
             if size > self._max:
+                chunks.clear()  # hold no more of it while the rest is thrown away
+                if message.get("more_body", False):
+                    await self._discard(receive, size)
                 await self._refuse(send)
                 return
+            chunks.append(message)
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
 
@@ -50,6 +70,17 @@ class BodyLimitMiddleware:
             return chunks.pop(0) if chunks else await receive()
 
         await self._app(scope, replay, send)
+
+    async def _discard(self, receive: Receive, size: int) -> None:
+        """Read the rest of the body and drop it, until `size` bytes in all pass the discard bound (the close
+        that follows may then reset the client)."""
+        while size <= self._max_discarded:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"detail": f"Request body is larger than {self._max} bytes."}).encode()
