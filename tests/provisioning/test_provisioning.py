@@ -300,6 +300,53 @@ def test_invalid_yaml_is_named_with_its_line(tmp_path: Path) -> None:
     assert "line" in message
 
 
+TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+KEY = "rk_live_Zq81mXc0Lr2PwB7n"
+BROKEN_SECRETS = {
+    "an-auth-token-line": (
+        f"carriers:\n  twilio:\n    account_sid: AC{'0' * 32}\n    auth_token: {TOKEN}: oops\n",
+        "line 4, column",
+    ),
+    "a-flow-mapping-with-a-token": (
+        f'carriers:\n  twilio: {{account_sid: AC1, auth_token: "{TOKEN}}}\n',
+        "line",
+    ),
+    "an-api-key-list-item": (
+        f"accounts:\n  - id: acme\n    api_keys:\n      - {KEY}: x: y\n",
+        "line 4, column",
+    ),
+    "a-key-under-api-keys-a-line-below": (
+        f"accounts:\n  - id: acme\n    api_keys:\n      - rk_live_first_key\n      - {KEY}\n  name: [x\n",
+        "line",
+    ),
+    "a-webhook-secret": (f"accounts:\n  - webhooks:\n      - secret: whsec_{TOKEN}: z\n", "line 3, column"),
+}
+
+
+@pytest.mark.parametrize(("text", "position"), BROKEN_SECRETS.values(), ids=BROKEN_SECRETS.keys())
+def test_a_yaml_error_shows_where_but_never_a_secret_on_the_line(
+    tmp_path: Path, text: str, position: str
+) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProvisioningError) as caught:
+        loader.load(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not valid YAML: ") and position in message
+    assert TOKEN not in message and KEY not in message
+
+
+def test_a_yaml_error_on_a_line_without_secrets_shows_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("accounts:\n  - id: acme\n    name: Acme: Health\n", encoding="utf-8")
+    with pytest.raises(ProvisioningError) as caught:
+        loader.load(path)
+    assert str(caught.value) == (
+        f"{path}: not valid YAML: mapping values are not allowed here at line 3, column 15:\n"
+        "        name: Acme: Health"
+    )
+
+
 def test_a_validation_error_in_a_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(two_projects(numbers=[{"number": "4155550120"}])), encoding="utf-8")
