@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
@@ -19,7 +20,7 @@ from reachout.agents.service import default_registry
 from reachout.carriers.base import Carrier, CarrierKind
 from reachout.carriers.registry import CarrierRegistry
 from reachout.carriers.sandbox.carrier import SandboxCarrier
-from reachout.carriers.sandbox.routes import sandbox_router
+from reachout.carriers.sandbox.routes import SandboxExposure, SandboxGate, is_sandbox_path, sandbox_router
 from reachout.carriers.sandbox.rules import SandboxLookup
 from reachout.carriers.twilio.carrier import TwilioCarrier, TwilioSettings
 from reachout.carriers.twilio.lookup import TwilioLookup
@@ -34,7 +35,8 @@ from reachout.dialects.amigo import amigo_router
 from reachout.dialects.bland import bland_router
 from reachout.dialects.polyai import polyai_router
 from reachout.kit.clock import Clock, SystemClock
-from reachout.kit.http import BodyLimitMiddleware
+from reachout.kit.docs import OpenApiDocument, docs_router
+from reachout.kit.http import BodyLimitMiddleware, UnexpectedErrors
 from reachout.kit.validation import describe
 from reachout.logs import get_logger
 from reachout.messaging import delivery
@@ -47,6 +49,7 @@ from reachout.phones.lookup import LineTypeLookup
 from reachout.phones.lookup_cache import CachedLookup
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
+from reachout.tenancy import service as tenancy
 from reachout.tenancy.service import Directory, RateLimiter
 from reachout.workers.loop import Worker
 
@@ -66,6 +69,7 @@ class Runtime:
     worker: Worker
     greetings: GroupCommitter[OutboundRequest, AcceptedMessage]
     lookup: LineTypeLookup
+    events: MessagingCarrierEvents
 
     async def accept_greeting(self, request: OutboundRequest) -> AcceptedMessage:
         """Durably accept a first message (a greeting, or a send through a use case), then nudge this
@@ -114,15 +118,15 @@ def build_runtime(
             agent_timeout_seconds=settings.agent_timeout_seconds,
             max_attempts=settings.agent_max_attempts,
             retry_base_seconds=settings.agent_retry_base_seconds,
+            auto_reply_window_seconds=settings.auto_reply_window_seconds,
         ),
     )
+    events = MessagingCarrierEvents(
+        debounce_seconds=settings.debounce_seconds,
+        auto_reply_window_seconds=settings.auto_reply_window_seconds,
+    )
     worker = Worker(
-        database,
-        dispatcher,
-        conversations,
-        sandbox,
-        MessagingCarrierEvents(debounce_seconds=settings.debounce_seconds),
-        poll_seconds=settings.worker_poll_seconds,
+        database, dispatcher, conversations, sandbox, events, poll_seconds=settings.worker_poll_seconds
     )
     limiter = RateLimiter()
     greetings: GroupCommitter[OutboundRequest, AcceptedMessage] = GroupCommitter(
@@ -140,6 +144,7 @@ def build_runtime(
         worker=worker,
         greetings=greetings,
         lookup=line_type_lookup(settings, twilio, database, clock),
+        events=events,
     )
 
 
@@ -197,6 +202,32 @@ def line_type_lookup(
     return CachedLookup(lookup, database.write, clock)
 
 
+async def warn_about_weak_keys(runtime: Runtime, host: str) -> None:
+    """Warn, naming the account and never the key, of each key others could guess on a reachable server."""
+    if _is_loopback(host):
+        return
+    document = None if runtime.settings.config is None else loader.load(runtime.settings.config)
+    provisioned = {} if document is None else {a.id: a.api_keys for a in document.accounts}
+    async with runtime.database.read() as session:
+        weak = await tenancy.weak_keys(session, provisioned)
+    for key in weak:
+        log.warning(
+            "an API key others could guess is served on a reachable address; replace it",
+            account=key.account_id,
+            reason=key.reason,
+            host=host,
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
+
+
 def tune_garbage_collector() -> None:
     """Move the start-up heap out of the collector's sight.
 
@@ -212,13 +243,19 @@ def create_app(
     clock: Clock | None = None,
     run_worker: bool = True,
     agents: AgentRegistry | None = None,
+    listen_host: str | None = None,
 ) -> FastAPI:
-    """The HTTP application; with `run_worker` it also dispatches and reports in the same process."""
+    """The HTTP application; with `run_worker` it also dispatches and reports in the same process.
+
+    `listen_host` is the address the server listens on, when known: weak keys are warned of off loopback.
+    """
     runtime = build_runtime(settings, clock, agents)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await prepare_database(runtime)
+        if listen_host is not None:
+            await warn_about_weak_keys(runtime, listen_host)
         tune_garbage_collector()
         stop = asyncio.Event()
         worker_task = asyncio.create_task(runtime.worker.run(stop), name="worker") if run_worker else None
@@ -235,22 +272,29 @@ def create_app(
                 await worker_task
             await runtime.database.dispose()
 
-    app = FastAPI(title="reachout", version="0.1.0", lifespan=lifespan)
+    # The OpenAPI document and its pages are served by `docs_router`, which leaves out what is not served.
+    app = FastAPI(
+        title="reachout", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
+    )
     app.state.runtime = runtime
+    exposure = SandboxExposure(settings.sandbox_routes, runtime.directory.carrier_in_use)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         max_discarded_bytes=settings.max_discarded_body_bytes,
     )
+    app.add_middleware(SandboxGate, exposure=exposure)
+    app.add_middleware(UnexpectedErrors)  # added last, so it wraps the others
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": describe(error.errors())}, status_code=400)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        # Starlette's ServerErrorMiddleware sends this response, then re-raises for the server to log.
-        return JSONResponse({"detail": "Internal server error."}, status_code=500)
+    async def hidden_paths() -> Callable[[str], bool]:
+        served = await exposure.served()
+        return lambda path: not served and is_sandbox_path(path)
+
+    app.include_router(docs_router(OpenApiDocument(app, hidden_paths), app.title))
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> JSONResponse:
@@ -268,7 +312,7 @@ def create_app(
         app.include_router(
             twilio_router(
                 runtime.database,
-                MessagingCarrierEvents(debounce_seconds=settings.debounce_seconds),
+                runtime.events,
                 runtime.clock,
                 auth_token=runtime.twilio.settings.auth_token,
                 public_url=runtime.twilio.settings.public_url,
@@ -283,10 +327,6 @@ def create_app(
         )
     )
     app.include_router(
-        sandbox_router(
-            runtime.database,
-            runtime.sandbox,
-            MessagingCarrierEvents(debounce_seconds=settings.debounce_seconds),
-        )
+        sandbox_router(runtime.database, runtime.sandbox, runtime.events, runtime.directory.carrier_of_number)
     )
     return app

@@ -59,7 +59,7 @@ def serve(
 ) -> None:
     """Run the HTTP API (and, unless --no-worker, the worker) in this process."""
     settings = _settings(config)
-    application = create_app(settings, run_worker=not no_worker)
+    application = create_app(settings, run_worker=not no_worker, listen_host=host)
     if demo and settings.config is not None:
         _print_walkthrough(settings.config, host, port)
     uvicorn.run(

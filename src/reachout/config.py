@@ -18,6 +18,14 @@ class LineTypeSource(StrEnum):
     TWILIO = "twilio"
 
 
+class SandboxRoutes(StrEnum):
+    """When the sandbox's HTTP routes (`/sandbox/*`) are served."""
+
+    AUTO = "auto"  # while some provisioned number uses the sandbox carrier
+    ON = "on"  # always (a development server provisioned later, say)
+    OFF = "off"  # never
+
+
 class Settings(BaseSettings):
     """Everything an operator can tune; each field is `REACHOUT_<NAME>` in the environment."""
 
@@ -82,6 +90,11 @@ class Settings(BaseSettings):
     agent_max_attempts: int = Field(default=3, gt=0)
     agent_retry_base_seconds: float = Field(default=2.0, gt=0)
 
+    # Keyword answers (HELP, and the STOP and START confirmations) and agent fallbacks: at most one of each
+    # kind per person and project within this window, however many texts ask for them.
+    auto_reply_window_seconds: float = Field(default=600.0, ge=0)
+
+    sandbox_routes: SandboxRoutes = SandboxRoutes.AUTO
     sandbox_sent_after_seconds: float = Field(default=0.05, ge=0)
     sandbox_delivered_after_seconds: float = Field(default=0.25, ge=0)
     # Countries (ISO codes) whose sandbox routes send no delivery receipt: their texts stop at `sent`.

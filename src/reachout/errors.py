@@ -2,7 +2,8 @@
 
     ReachoutError (code, message)
       ├── refusals of the caller: UNAUTHENTICATED, FORBIDDEN, INVALID_REQUEST, …
-      └── refusals of the send: SENDER_NOT_PROVISIONED, NO_NUMBERS_PROVISIONED, RATE_LIMITED, …
+      ├── refusals of the send: SENDER_NOT_PROVISIONED, NO_NUMBERS_PROVISIONED, RATE_LIMITED, …
+      └── INTERNAL_ERROR: not a refusal but a bug, told in the dialect's shape (`kit.http.refusals_as`)
 
 Each dialect maps a code to its own status and body (`dialects/*`), so the same refusal reads as a
 PolyAI 400 `{"detail"}`, an Amigo 422 or a Bland `{data, errors}` without the domain knowing HTTP.
@@ -33,6 +34,7 @@ class ErrorCode(StrEnum):
     CAMPAIGN_NOT_VERIFIED = "CAMPAIGN_NOT_VERIFIED"
     BRAND_SUSPENDED = "BRAND_SUSPENDED"
     NOT_FOUND = "NOT_FOUND"
+    INTERNAL_ERROR = "INTERNAL_ERROR"  # a bug, never a refusal: the one code every dialect answers with a 5xx
 
 
 class ReachoutError(Exception):

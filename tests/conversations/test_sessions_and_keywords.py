@@ -147,9 +147,9 @@ async def test_help_is_answered_with_the_projects_help_text(chat_factory) -> Non
     async with chat_factory(help_text="Clinic line: call 415-555-0000. Reply STOP to opt out.") as chat:
         await greet(chat)
         await chat.text("help")
-        await chat.text(" INFO ")
+        await chat.text(" INFO ")  # the same answer within the window: not sent twice
         await chat.settle()
-        assert (await chat.received())[1:] == ["Clinic line: call 415-555-0000. Reply STOP to opt out."] * 2
+        assert (await chat.received())[1:] == ["Clinic line: call 415-555-0000. Reply STOP to opt out."]
         assert chat.agent.heard == []
 
 

@@ -179,6 +179,8 @@ async def test_a_toll_free_pool_needs_no_10dlc_campaign(amigo: Service) -> None:
         ("+1415555", ("not a valid phone number",)),
         ("+19995551234", ("not a valid phone number",)),
         ("+12125550042", ("is a landline",)),  # the sandbox lookup's reserved landlines
+        ("+15005550009", ("is a landline",)),  # Twilio's magic "not SMS-capable", known to the sandbox lookup
+        ("+15005550001", ("is not a real phone number",)),  # Twilio's magic "invalid number"
     ],
 )
 async def test_an_invalid_or_landline_destination_is_422(

@@ -497,7 +497,14 @@ async def test_unexpected_error_is_500_with_a_detail(
 
 def test_every_error_code_has_a_polyai_status() -> None:
     assert set(STATUS_FOR) == set(ErrorCode)
-    assert set(STATUS_FOR.values()) <= {400, 401, 403, 404, 429}
+    assert {STATUS_FOR[code] for code in set(ErrorCode) - {ErrorCode.INTERNAL_ERROR}} <= {
+        400,
+        401,
+        403,
+        404,
+        429,
+    }
+    assert STATUS_FOR[ErrorCode.INTERNAL_ERROR] == 500
 
 
 @pytest.mark.parametrize(

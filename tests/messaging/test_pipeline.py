@@ -83,18 +83,19 @@ class TestDelivery:
 
 
 class TestCarrierRefusals:
-    async def test_magic_invalid_number_fails_with_21211(self, service: Service) -> None:
-        assert await send(service, user_number="+15005550001") == 202
+    async def test_magic_unroutable_number_fails_at_the_hand_off_with_21612(self, service: Service) -> None:
+        assert await send(service, user_number="+15005550002") == 202
         await service.work()
         [message] = await messages(service)
-        assert (message.status, message.error_code, message.carrier_sid) == ("failed", 21211, None)
+        assert (message.status, message.error_code, message.carrier_sid) == ("failed", 21612, None)
         assert message.errored_at == service.clock.now()
 
-    @pytest.mark.parametrize("landline", ["+442071838750", "+12125550042"])
+    @pytest.mark.parametrize("landline", ["+442071838750", "+12125550042", "+15005550009"])
     async def test_a_landline_is_refused_before_anything_is_written(
         self, service: Service, landline: str
     ) -> None:
-        """libphonenumber types a London number as a fixed line; the sandbox's lookup, +1 NPA 555 00xx."""
+        """libphonenumber types a London number as a fixed line; the sandbox's lookup, +1 NPA 555 00xx and
+        Twilio's magic not-SMS-capable number."""
         response = await service.client.post(
             "/v1/outbound-sms",
             json={"message": "Hi", "user_number": landline},
@@ -104,6 +105,16 @@ class TestCarrierRefusals:
         assert response.json() == {
             "detail": f"user_number: {landline} is a landline, which cannot receive text messages."
         }
+        assert await messages(service) == []
+
+    async def test_twilios_magic_invalid_number_is_refused_before_anything_is_written(
+        self, service: Service
+    ) -> None:
+        response = await service.client.post(
+            "/v1/outbound-sms", json={"message": "Hi", "user_number": "+15005550001"}, headers=HEADERS
+        )
+        assert response.status_code == 400
+        assert "+15005550001 is not a real phone number" in response.json()["detail"]
         assert await messages(service) == []
 
 

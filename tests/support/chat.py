@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,26 +104,36 @@ def agent() -> ScriptedAgent:
     return ScriptedAgent()
 
 
+@contextlib.asynccontextmanager
+async def chat_on(
+    database_url: str, clock: FakeClock, agent: ScriptedAgent, document: dict[str, Any], **settings: Any
+) -> AsyncIterator[Chat]:
+    """reachout in this process, provisioned with `document`, its agent `agent`; `settings` override ours."""
+    values: dict[str, Any] = {
+        "debounce_seconds": DEBOUNCE,
+        "agent_retry_base_seconds": 1.0,
+        "agent_timeout_seconds": AGENT_TIMEOUT,
+    }
+    app = create_app(
+        make_settings(database_url, **(values | settings)),
+        clock=clock,
+        run_worker=False,
+        agents=registry_of(agent),
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
+            service = Service(runtime=app.state.runtime, client=client, clock=clock)
+            await service.provision(document)
+            yield Chat(service, agent)
+
+
 @pytest.fixture
 def chat_factory(database_url: str, clock: FakeClock, agent: ScriptedAgent) -> Callable[..., Any]:
     """Build a Chat with project conversation settings; use as `async with chat_factory(...) as chat`."""
-    import contextlib
 
-    @contextlib.asynccontextmanager
-    async def build(**conversations: Any) -> AsyncIterator[Chat]:
-        settings = make_settings(
-            database_url,
-            debounce_seconds=DEBOUNCE,
-            agent_retry_base_seconds=1.0,
-            agent_timeout_seconds=AGENT_TIMEOUT,
-        )
-        app = create_app(settings, clock=clock, run_worker=False, agents=registry_of(agent))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
-                service = Service(runtime=app.state.runtime, client=client, clock=clock)
-                await service.provision(project_document(**conversations))
-                yield Chat(service, agent)
+    def build(**conversations: Any) -> Any:
+        return chat_on(database_url, clock, agent, project_document(**conversations))
 
     return build
 

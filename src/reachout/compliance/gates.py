@@ -80,16 +80,51 @@ async def admit(check: SendCheck, lookup: LineTypeLookup | None = None) -> Admit
         recipient = parse_e164(check.to_number)
     except InvalidPhoneNumber as error:
         raise ReachoutError(ErrorCode.INVALID_PHONE_NUMBER, f"{check.recipient_field}: {error}") from None
-    if use_case is not None and recipient.region not in use_case.allowed_countries:
-        allowed = ", ".join(sorted(use_case.allowed_countries)) or "none"
-        raise ReachoutError(
-            ErrorCode.COUNTRY_NOT_ALLOWED,
-            f"{check.recipient_field}: {recipient.e164} is in {recipient.region or 'no country'}, "
-            f"which SMS use case '{use_case.id}' may not send to (allowed: {allowed}).",
-        )
+    if use_case is not None:
+        refusal = _country_refusal(recipient, [use_case], check.recipient_field)
+        if refusal is not None:
+            raise refusal
     if check.channel is Capability.SMS:
         await _not_a_landline(check, recipient, lookup)
     return Admitted(recipient, sender, tuple(n.number for n in senders))
+
+
+def _country_refusal(
+    recipient: PhoneNumber, use_cases: Sequence[UseCaseView], field: str
+) -> ReachoutError | None:
+    """Check 7: the destination's country must be one a use case behind the sender may send to."""
+    allowed = frozenset().union(*(u.allowed_countries for u in use_cases))
+    if not use_cases or recipient.region in allowed:
+        return None
+    names = ", ".join(f"'{u.id}'" for u in use_cases)
+    return ReachoutError(
+        ErrorCode.COUNTRY_NOT_ALLOWED,
+        f"{field}: {recipient.e164} is in {recipient.region or 'no country'}, which SMS use case "
+        f"{names} may not send to (allowed: {', '.join(sorted(allowed)) or 'none'}).",
+    )
+
+
+def refuse_reply(
+    recipient_number: str, channel: str, use_cases: Sequence[UseCaseView]
+) -> ReachoutError | None:
+    """Checks 6-8 for a text reachout sends on its own — a keyword answer, an agent's reply or fallback, a
+    timer's text — from a number in `use_cases`' pools (none: a number of the project's own).
+
+    The person texted first, so nothing here may cost money: a landline is one libphonenumber knows, never
+    a paid lookup. Forged or real, a text from a country no use case behind the number may send to gets no
+    answer.
+    """
+    try:
+        recipient = parse_e164(recipient_number)
+    except InvalidPhoneNumber as error:
+        return ReachoutError(ErrorCode.INVALID_PHONE_NUMBER, f"to: {error}")
+    refusal = _country_refusal(recipient, use_cases, "to")
+    if refusal is None and channel == Capability.SMS and known_line_type(recipient) is LineType.LANDLINE:
+        refusal = ReachoutError(
+            ErrorCode.RECIPIENT_LANDLINE,
+            f"to: {recipient.e164} is a landline, which cannot receive text messages.",
+        )
+    return refusal
 
 
 def use_case_state(

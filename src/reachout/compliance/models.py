@@ -1,4 +1,5 @@
-"""Consent tables: who has opted out of a project's messages, with the keyword and the time."""
+"""Consent tables: who has opted out of a project's messages, and when each person was last answered
+automatically."""
 
 from __future__ import annotations
 
@@ -19,3 +20,16 @@ class OptOut(Base):
     number: Mapped[str] = mapped_column(String(20), primary_key=True)
     keyword: Mapped[str] = mapped_column(String(32))  # the keyword (STOP, OPT OUT, …) or a carrier's code
     opted_out_at: Mapped[datetime]
+
+
+class AutoReplyMark(Base):
+    """When reachout last answered one person automatically, per kind of answer (a HELP answer, an opt-out
+    confirmation…): within the window another request for the same answer gets none, so a stream of texts,
+    forged or real, cannot make reachout send (and pay for) a reply per text."""
+
+    __tablename__ = "auto_reply_marks"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sent_at: Mapped[datetime]

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reachout.compliance.models import OptOut
+from reachout.compliance.models import AutoReplyMark, OptOut
+from reachout.db.base import table_of
 from reachout.db.upsert import insert_for
 
 
@@ -40,3 +41,22 @@ async def add_opt_out(
 
 async def remove_opt_out(session: AsyncSession, project_id: str, number: str) -> None:
     await session.execute(delete(OptOut).where(OptOut.project_id == project_id, OptOut.number == number))
+
+
+async def mark_auto_reply(
+    session: AsyncSession, project_id: str, number: str, kind: str, now: datetime, unless_since: datetime
+) -> bool:
+    """Record an automatic answer now, unless one of this kind went to this person after `unless_since`;
+    whether it was recorded. One statement, so two webhooks racing for the same person cannot both win."""
+    table = table_of(AutoReplyMark)
+    statement = (
+        insert_for(session, table)
+        .values(project_id=project_id, number=number, kind=kind, sent_at=now)
+        .on_conflict_do_update(
+            index_elements=["project_id", "number", "kind"],
+            set_={"sent_at": now},
+            where=table.c.sent_at <= unless_since,
+        )
+        .returning(table.c.sent_at)
+    )
+    return (await session.execute(statement)).first() is not None

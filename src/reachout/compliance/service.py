@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,3 +35,20 @@ async def opt_in(session: AsyncSession, project_id: str, number: str) -> bool:
         return False
     await repository.remove_opt_out(session, project_id, number)
     return True
+
+
+class AutoReply(StrEnum):
+    """The answers reachout sends on its own, each at most once per person and window."""
+
+    HELP = "help"
+    OPT_OUT = "opt-out"  # the confirmation of an opt-out
+    OPT_IN = "opt-in"  # the confirmation of an opt-in
+    FALLBACK = "fallback"  # the project's text when its agent could not answer
+
+
+async def may_auto_reply(
+    session: AsyncSession, project_id: str, number: str, kind: AutoReply, now: datetime, window_seconds: float
+) -> bool:
+    """Whether this person may be sent this automatic answer now; if so, it is counted as sent."""
+    since = now - timedelta(seconds=window_seconds)
+    return await repository.mark_auto_reply(session, project_id, number, kind.value, now, since)

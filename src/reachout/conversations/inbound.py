@@ -2,8 +2,10 @@
 and the sandbox's `/sandbox/inbound` take.
 
 In order: a carrier's retry of a text already stored is dropped; a text to a number no project owns is kept
-as an orphan; opt-out, opt-in and help keywords are answered before any agent sees the text; an opted-out
-person's texts are kept, never answered; otherwise the text joins its session (or opens one, per the
+as an orphan; opt-out, opt-in and help keywords are applied before any agent sees the text, and answered as
+`conversations.replies` allows (the sender's destination gates, one answer per person and window); an
+opted-out person's texts are kept, never answered, and so are those of a person the sender may not text (a
+country its use cases may not send to, say); otherwise the text joins its session (or opens one, per the
 project's `after_timeout`) and the agent's turn is scheduled after the debounce window, so texts sent in
 quick succession are answered as one. Sending and the agent's turn happen later, from durable rows.
 """
@@ -19,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.carriers.base import InboundText
 from reachout.compliance import service as compliance
 from reachout.compliance.keywords import KeywordKind, classify
-from reachout.conversations import repository
+from reachout.compliance.service import AutoReply
+from reachout.conversations import replies, repository
 from reachout.conversations.models import Conversation, ConversationStatus, JobKind
 from reachout.conversations.schemas import SessionKey, new_conversation_id
 from reachout.logs import get_logger
@@ -47,6 +50,15 @@ class InboundOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class InboundPolicy:
+    """How inbound texts are answered: the debounce window of a turn, and the window within which a person
+    gets at most one automatic answer of each kind."""
+
+    debounce_seconds: float = 2.0
+    auto_reply_window_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
 class InboundResult:
     outcome: InboundOutcome
     message_id: str | None = None
@@ -54,9 +66,7 @@ class InboundResult:
     queued: int = 0  # texts queued for sending (keyword answers)
 
 
-async def handle_inbound(
-    session: AsyncSession, text: InboundText, *, debounce_seconds: float
-) -> InboundResult:
+async def handle_inbound(session: AsyncSession, text: InboundText, policy: InboundPolicy) -> InboundResult:
     """Store a person's text and decide what answers it; the caller commits."""
     if await messaging.inbound_exists(session, text.sid):
         return InboundResult(InboundOutcome.DUPLICATE)
@@ -81,21 +91,22 @@ async def handle_inbound(
         answer = await _answer_keyword(
             session, project, key, keyword.kind, keyword.word, open_conversation, now
         )
-        if answer is not None:
-            await messaging.queue_texts(
-                session,
-                [
-                    ConversationText(
-                        project.id, conversation_id, text.channel, text.to_number, text.from_number, answer
-                    )
-                ],
-                now,
-            )
-        return InboundResult(
-            InboundOutcome.KEYWORD, message_id, conversation_id, queued=int(answer is not None)
+        queued = answer is not None and await replies.queue_reply(
+            session,
+            ConversationText(
+                project.id, conversation_id, text.channel, text.to_number, text.from_number, answer[1]
+            ),
+            now,
+            kind=answer[0],
+            window_seconds=policy.auto_reply_window_seconds,
         )
+        return InboundResult(InboundOutcome.KEYWORD, message_id, conversation_id, queued=int(queued))
 
-    if opted_out:
+    unanswerable = opted_out or (
+        await replies.destination_refusal(session, project.id, text.channel, text.to_number, text.from_number)
+        is not None
+    )
+    if unanswerable:
         conversation_id = open_conversation.id if open_conversation is not None else None
         message_id = await messaging.store_inbound(session, text, project.id, conversation_id)
         return InboundResult(InboundOutcome.IGNORED, message_id, conversation_id)
@@ -111,7 +122,7 @@ async def handle_inbound(
     message_id = await messaging.store_inbound(session, text, project.id, conversation_id)
     await _engage(session, open_conversation, conversation_id, now)
     await repository.schedule(
-        session, conversation_id, JobKind.TURN, now + timedelta(seconds=debounce_seconds), now
+        session, conversation_id, JobKind.TURN, now + timedelta(seconds=policy.debounce_seconds), now
     )
     return InboundResult(InboundOutcome.TURN, message_id, conversation_id)
 
@@ -124,19 +135,19 @@ async def _answer_keyword(
     word: str,
     open_conversation: Conversation | None,
     now: datetime,
-) -> str | None:
-    """Apply a keyword; the text to answer with, or None when nothing may be sent."""
+) -> tuple[AutoReply, str] | None:
+    """Apply a keyword; the answer it asks for, or None when nothing is to be sent."""
     settings = project.conversations
     if kind is KeywordKind.OPT_OUT:
         if open_conversation is not None:
             await end(session, open_conversation.id, OPTED_OUT, now)
         newly = await compliance.opt_out(session, project.id, key.user_number, word, now)
         # One confirmation: a repeated STOP from an opted-out number gets none.
-        return settings.opt_out_text if newly else None
+        return (AutoReply.OPT_OUT, settings.opt_out_text) if newly else None
     if kind is KeywordKind.OPT_IN:
         await compliance.opt_in(session, project.id, key.user_number)
-        return settings.opt_in_text
-    return settings.help_text
+        return AutoReply.OPT_IN, settings.opt_in_text
+    return AutoReply.HELP, settings.help_text
 
 
 async def _open_on_inbound(

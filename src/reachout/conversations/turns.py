@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.agents.base import AgentTurn, ConversationView, Line, Speaker
 from reachout.agents.registry import AgentRegistry
 from reachout.compliance import service as compliance
-from reachout.conversations import repository
+from reachout.compliance.service import AutoReply
+from reachout.conversations import replies, repository
 from reachout.conversations.inbound import OPTED_OUT, end
 from reachout.conversations.models import Conversation, ConversationStatus, JobKind
 from reachout.conversations.schemas import LeasedJob
@@ -48,6 +49,7 @@ class TurnPolicy:
     max_attempts: int = 3
     retry_base_seconds: float = 2.0
     batch_size: int = 20
+    auto_reply_window_seconds: float = 600.0  # at most one fallback text per person within it
 
 
 @dataclass(frozen=True)
@@ -146,14 +148,21 @@ class ConversationWorker:
         variables.update(turn.variables)
         return replace(turn, variables=variables)
 
-    async def _apply(self, session: AsyncSession, prepared: _TurnInput, turn: AgentTurn) -> None:
+    async def _apply(
+        self, session: AsyncSession, prepared: _TurnInput, turn: AgentTurn, kind: AutoReply | None = None
+    ) -> None:
         conversation = await repository.get(session, prepared.conversation.id, lock=True)
         if conversation is None or conversation.status != ConversationStatus.OPEN:
             return
         now = self._clock.now()
-        user = conversation.user_number
-        if turn.reply and not await compliance.is_opted_out(session, conversation.project_id, user):
-            await messaging.queue_texts(session, [_text(conversation, turn.reply)], now)
+        if turn.reply:
+            await replies.queue_reply(
+                session,
+                _text(conversation, turn.reply),
+                now,
+                kind=kind,
+                window_seconds=self._policy.auto_reply_window_seconds,
+            )
         await repository.update(
             session,
             conversation.id,
@@ -193,7 +202,9 @@ class ConversationWorker:
             fallback = AgentTurn(
                 reply=prepared.project.conversations.fallback_text, state=prepared.view.state
             )
-            await self._apply(session, prepared, replace(fallback, variables=prepared.view.variables))
+            await self._apply(
+                session, prepared, replace(fallback, variables=prepared.view.variables), AutoReply.FALLBACK
+            )
             await repository.finish_job(session, job.id)
 
     # --- inactivity -------------------------------------------------------------------------------------
@@ -215,12 +226,12 @@ class ConversationWorker:
             if opted_out:
                 await end(session, conversation.id, OPTED_OUT, now)
             elif job.kind == JobKind.WARN:
-                await messaging.queue_texts(session, [_text(conversation, settings.warning_message)], now)
+                await replies.queue_reply(session, _text(conversation, settings.warning_message), now)
                 expire_at = now + timedelta(seconds=settings.end_after_warning_seconds)
                 await repository.schedule(session, conversation.id, JobKind.EXPIRE, expire_at, now)
             else:
                 if settings.timeout_message is not None:
-                    await messaging.queue_texts(session, [_text(conversation, settings.timeout_message)], now)
+                    await replies.queue_reply(session, _text(conversation, settings.timeout_message), now)
                 await end(session, conversation.id, INACTIVITY, now)
 
     async def _restart_inactivity(

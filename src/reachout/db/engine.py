@@ -68,7 +68,11 @@ def _sqlite_path(url: str) -> str:
 
 
 def open_database(url: str, *, pool_size: int = 10) -> Database:
-    """Create the engines for a database URL without connecting yet."""
+    """Create the engines for a database URL without connecting yet.
+
+    Statement parameters are kept out of error messages (`hide_parameters`): they are phone numbers and
+    message bodies, and an error's message ends up in the logs.
+    """
     if is_sqlite(url):
         # SQLite has one writer at a time. Queueing writers in the pool keeps them in order at no cost, where
         # several connections would contend inside SQLite, whose busy handler sleeps for milliseconds a try.
@@ -78,12 +82,15 @@ def open_database(url: str, *, pool_size: int = 10) -> Database:
             max_overflow=0,
             pool_timeout=60,
             async_creator=inline_connector(_sqlite_path(url)),
+            hide_parameters=True,
         )
         _configure_sqlite(writer, immediate=True)
-        reader = create_async_engine(url, pool_size=4, max_overflow=4)
+        reader = create_async_engine(url, pool_size=4, max_overflow=4, hide_parameters=True)
         _configure_sqlite(reader, immediate=False)
     else:
-        writer = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        writer = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+        )
         reader = writer
     return Database(
         url=url,

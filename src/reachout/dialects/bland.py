@@ -41,6 +41,7 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.CONNECTOR_NOT_FOUND: status.HTTP_404_NOT_FOUND,
     ErrorCode.USE_CASE_NOT_FOUND: status.HTTP_404_NOT_FOUND,
     ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+    ErrorCode.INTERNAL_ERROR: status.HTTP_500_INTERNAL_SERVER_ERROR,
     # Every other refusal, the send gates' included, is a 400 that names its code in `errors[].error`.
 }
 MAX_PAGE_SIZE = 1000

@@ -31,6 +31,7 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.MESSAGE_TOO_LONG: status.HTTP_400_BAD_REQUEST,
     ErrorCode.SENDER_NOT_PROVISIONED: status.HTTP_400_BAD_REQUEST,
     ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+    ErrorCode.INTERNAL_ERROR: status.HTTP_500_INTERNAL_SERVER_ERROR,
     ErrorCode.RECIPIENT_OPTED_OUT: status.HTTP_400_BAD_REQUEST,
     # The use-case gates never refuse a PolyAI send (it names no use case); mapped all the same.
     ErrorCode.RECIPIENT_LANDLINE: status.HTTP_400_BAD_REQUEST,

@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by every dialect: the request body size limit, and refusals in a dialect's shape."""
+"""HTTP plumbing shared by every dialect: the request body size limit, refusals (and bugs) in a dialect's
+shape, and the last word on a failure nothing else answered."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reachout.errors import ErrorCode, ReachoutError
+from reachout.logs import get_logger
+
+log = get_logger("http")
 
 
 class BodyLimitMiddleware:
@@ -98,8 +104,12 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+INTERNAL_ERROR_MESSAGE = "Internal server error."
+
+
 def refusals_as(render: Callable[[ReachoutError], Response]) -> type[APIRoute]:
-    """A route class that answers every `ReachoutError` its endpoints raise with `render(error)`.
+    """A route class that answers every `ReachoutError` its endpoints raise with `render(error)`, and any
+    other failure as `render` shapes an `INTERNAL_ERROR`, so a bug too is told in the dialect's shape.
 
     Each dialect passes its own shape (PolyAI's `{"detail"}`, Bland's `{data, errors}`).
     """
@@ -113,10 +123,57 @@ def refusals_as(render: Callable[[ReachoutError], Response]) -> type[APIRoute]:
                     return await handler(request)
                 except ReachoutError as error:
                     return render(error)
+                except (HTTPException, RequestValidationError):
+                    raise  # FastAPI's own answers (a malformed path parameter, say)
+                except Exception:
+                    log.exception(
+                        "unexpected error answering a request", method=request.method, path=request.url.path
+                    )
+                    response = render(ReachoutError(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE))
+                    # After a surprise nothing about the connection is certain: say it will close, and close.
+                    response.headers["connection"] = "close"
+                    return response
 
             return handle
 
     return RefusingRoute
+
+
+class UnexpectedErrors:
+    """ASGI middleware, outermost: a failure no route answered becomes a 500 `{"detail"}` with
+    `connection: close`, logged without its locals or the data it carried (`reachout.logs`).
+
+    Without it the server would log the raw traceback itself, and close a keep-alive connection its client
+    was told it could reuse, so the client's next request would meet a reset.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, tracked)
+        except Exception:
+            log.exception(
+                "unexpected error answering a request", method=scope.get("method"), path=scope["path"]
+            )
+            if started:
+                return  # half a response is out: the server closes the connection, as it must
+            await JSONResponse(
+                {"detail": INTERNAL_ERROR_MESSAGE},
+                status_code=500,
+                headers={"connection": "close"},
+            )(scope, receive, send)
 
 
 def detail_response(error: ReachoutError, status_for: Mapping[ErrorCode, int]) -> JSONResponse:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reachout.carriers.base import InboundText, StatusReport
-from reachout.conversations.inbound import InboundOutcome, handle_inbound
+from reachout.conversations.inbound import InboundOutcome, InboundPolicy, handle_inbound
 from reachout.logs import get_logger
 from reachout.messaging import delivery
 
@@ -16,8 +16,8 @@ log = get_logger("carrier_events")
 class MessagingCarrierEvents:
     """Implements `carriers.base.CarrierEvents`: statuses go to messaging, texts to the conversations."""
 
-    def __init__(self, *, debounce_seconds: float) -> None:
-        self._debounce = debounce_seconds
+    def __init__(self, *, debounce_seconds: float, auto_reply_window_seconds: float = 600.0) -> None:
+        self._policy = InboundPolicy(debounce_seconds, auto_reply_window_seconds)
 
     async def statuses(self, session: Any, reports: Sequence[StatusReport]) -> None:
         outcomes = await delivery.apply_statuses(session, reports)
@@ -26,6 +26,6 @@ class MessagingCarrierEvents:
                 log.info("status report for an unknown message acknowledged", sid=report.sid)
 
     async def inbound(self, session: Any, text: InboundText) -> None:
-        result = await handle_inbound(session, text, debounce_seconds=self._debounce)
+        result = await handle_inbound(session, text, self._policy)
         if result.outcome is InboundOutcome.DUPLICATE:
             log.info("duplicate inbound text ignored", sid=text.sid)

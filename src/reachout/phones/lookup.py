@@ -67,7 +67,6 @@ _BY_NUMBER_TYPE: dict[NumberType, LineType] = {
     NumberType.PREMIUM_RATE: LineType.PREMIUM,
     NumberType.SHARED_COST: LineType.SHARED_COST,
     NumberType.VOIP: LineType.NON_FIXED_VOIP,
-    NumberType.PERSONAL_NUMBER: LineType.PERSONAL,
     NumberType.PAGER: LineType.PAGER,
     NumberType.UAN: LineType.UAN,
     NumberType.VOICEMAIL: LineType.VOICEMAIL,
@@ -75,5 +74,6 @@ _BY_NUMBER_TYPE: dict[NumberType, LineType] = {
 
 
 def known_line_type(number: PhoneNumber) -> LineType | None:
-    """The line type libphonenumber is sure of; None where only a lookup can tell (FIXED_LINE_OR_MOBILE)."""
+    """The line type libphonenumber is sure of; None where only a lookup can tell: FIXED_LINE_OR_MOBILE, and
+    personal numbers (NANP 5XX, UK 070), which may be forwarded to any line."""
     return _BY_NUMBER_TYPE.get(number.number_type)

@@ -6,6 +6,9 @@ import hashlib
 from collections.abc import Mapping
 
 VISIBLE_PREFIX_LENGTH = 8
+# A key others can guess: too short to resist guessing, or published (demo.yaml's, printed by `make run`).
+MIN_STRONG_KEY_LENGTH = 20
+WELL_KNOWN_KEYS = frozenset({"rk_demo_key_123456"})
 
 
 def hash_secret(secret: str) -> str:
@@ -32,3 +35,12 @@ def key_from_headers(headers: Mapping[str, str]) -> str | None:
     if scheme.lower() == "bearer" and rest.strip():
         return rest.strip()
     return authorization or None
+
+
+def weakness(secret: str) -> str | None:
+    """Why a key should not be served where others can reach the server, or None for a strong one."""
+    if secret in WELL_KNOWN_KEYS:
+        return "it is the demo's well-known key"
+    if len(secret) < MIN_STRONG_KEY_LENGTH:
+        return f"it is shorter than {MIN_STRONG_KEY_LENGTH} characters"
+    return None

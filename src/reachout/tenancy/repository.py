@@ -22,6 +22,15 @@ async def account_for_key_hash(session: AsyncSession, key_hash: str) -> str | No
     return result.scalar_one_or_none()
 
 
+async def accounts_with_key_hashes(session: AsyncSession, key_hashes: Iterable[str]) -> set[str]:
+    """The accounts holding any of these keys, by the keys' hashes."""
+    wanted = sorted(set(key_hashes))
+    if not wanted:
+        return set()
+    result = await session.execute(select(ApiKey.account_id).where(ApiKey.key_hash.in_(wanted)))
+    return set(result.scalars())
+
+
 async def project_by_connector(session: AsyncSession, connector_id: str) -> ProjectView | None:
     """A project, with its numbers, by its connector id."""
     project = (
@@ -62,6 +71,18 @@ async def use_case_views(session: AsyncSession, use_case_ids: Iterable[str]) -> 
         return {}
     rows = (await session.execute(select(UseCase).where(UseCase.id.in_(wanted)))).scalars()
     return {row.id: _use_case_view(row) for row in rows}
+
+
+async def live_use_cases_of(session: AsyncSession, project_id: str) -> list[UseCaseView]:
+    """A project's use cases that are not deleted, in id order."""
+    rows = (
+        await session.execute(
+            select(UseCase)
+            .where(UseCase.project_id == project_id, UseCase.deleted_at.is_(None))
+            .order_by(UseCase.id)
+        )
+    ).scalars()
+    return [_use_case_view(row) for row in rows]
 
 
 def _use_case_view(row: UseCase) -> UseCaseView:
@@ -127,6 +148,17 @@ async def project_for_number(session: AsyncSession, number: str) -> str | None:
     """The project a number is provisioned to."""
     result = await session.execute(select(PhoneNumber.project_id).where(PhoneNumber.number == number))
     return result.scalar_one_or_none()
+
+
+async def carrier_of_number(session: AsyncSession, number: str) -> str | None:
+    """The carrier a provisioned number sends through; None for a number no project has."""
+    result = await session.execute(select(PhoneNumber.carrier).where(PhoneNumber.number == number))
+    return result.scalar_one_or_none()
+
+
+async def carriers_in_use(session: AsyncSession) -> set[str]:
+    """Every carrier some provisioned number sends through."""
+    return set((await session.execute(select(PhoneNumber.carrier).distinct())).scalars())
 
 
 async def lock_rate_states(session: AsyncSession, project_ids: Sequence[str]) -> dict[str, float]:

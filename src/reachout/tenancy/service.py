@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit import gcra
 from reachout.tenancy import repository
-from reachout.tenancy.keys import hash_secret
+from reachout.tenancy.keys import WELL_KNOWN_KEYS, hash_secret, weakness
 from reachout.tenancy.schemas import ProjectView, SenderProfile, UseCaseView
 
 K = TypeVar("K")
@@ -76,6 +76,8 @@ class Directory:
         self._accounts: _TtlCache[str, str | None] = _TtlCache(ttl_seconds)
         self._projects: _TtlCache[str, ProjectView | None] = _TtlCache(ttl_seconds)
         self._use_cases: _TtlCache[str, tuple[ProjectView, UseCaseView] | None] = _TtlCache(ttl_seconds)
+        self._carriers: _TtlCache[str, str | None] = _TtlCache(ttl_seconds)
+        self._carriers_in_use: _TtlCache[None, frozenset[str]] = _TtlCache(ttl_seconds)
 
     async def authenticate(self, secret: str | None) -> str:
         """The account id an API key belongs to; refuses a missing or unknown key."""
@@ -112,11 +114,26 @@ class Directory:
             raise ReachoutError(ErrorCode.USE_CASE_NOT_FOUND, f"SMS use case '{use_case_id}' not found.")
         return found
 
+    async def carrier_of_number(self, number: str) -> str | None:
+        """The carrier a provisioned number sends through; None for a number no project has."""
+        return await self._carriers.get(number, lambda: self._read(repository.carrier_of_number, number))
+
+    async def carrier_in_use(self, carrier: str) -> bool:
+        """Whether some provisioned number sends through this carrier."""
+
+        async def load() -> frozenset[str]:
+            async with self._sessions() as session:
+                return frozenset(await repository.carriers_in_use(session))
+
+        return carrier in await self._carriers_in_use.get(None, load)
+
     def forget(self) -> None:
         """Drop every cached answer (after provisioning in this process)."""
         self._accounts.clear()
         self._projects.clear()
         self._use_cases.clear()
+        self._carriers.clear()
+        self._carriers_in_use.clear()
 
     async def _read(self, query: Callable[[AsyncSession, str], Awaitable[V]], argument: str) -> V:
         async with self._sessions() as session:
@@ -225,6 +242,36 @@ async def project(session: AsyncSession, project_id: str) -> ProjectView | None:
 async def project_for_number(session: AsyncSession, number: str) -> str | None:
     """The project a number is provisioned to, if any."""
     return await repository.project_for_number(session, number)
+
+
+@dataclass(frozen=True)
+class WeakKey:
+    """An account that holds a key others could guess, and why (never the key itself)."""
+
+    account_id: str
+    reason: str
+
+
+async def weak_keys(session: AsyncSession, provisioned: Mapping[str, Sequence[str]]) -> list[WeakKey]:
+    """The weak keys among `provisioned` (account → keys, as a provisioning file lists them), and the
+    well-known keys stored for any account (recognised by their hash), each account and reason once."""
+    found = {
+        WeakKey(account_id, reason)
+        for account_id, keys in provisioned.items()
+        for key in keys
+        if (reason := weakness(key)) is not None
+    }
+    for key in WELL_KNOWN_KEYS:
+        reason = weakness(key)
+        assert reason is not None
+        for account_id in await repository.accounts_with_key_hashes(session, [hash_secret(key)]):
+            found.add(WeakKey(account_id, reason))
+    return sorted(found, key=lambda weak: (weak.account_id, weak.reason))
+
+
+async def use_cases_sending_from(session: AsyncSession, project_id: str, number: str) -> list[UseCaseView]:
+    """The project's use cases (not deleted) whose sender pool holds this number."""
+    return [u for u in await repository.live_use_cases_of(session, project_id) if number in u.sender_pool]
 
 
 async def sender_profiles(session: AsyncSession, numbers: Sequence[str]) -> dict[str, SenderProfile]:

@@ -1,14 +1,65 @@
-"""The sandbox's HTTP surface: virtual handsets text agent numbers and read what they received."""
+"""The sandbox's HTTP surface: virtual handsets text agent numbers and read what they received.
+
+The sandbox is for development, and its routes are unauthenticated: they are served only while some
+provisioned number uses the sandbox carrier (or `REACHOUT_SANDBOX_ROUTES=on` asks for them), and a handset
+may text only a sandbox number, never as one of reachout's numbers on a real carrier. Otherwise anyone who
+can reach the server could forge a person's STOP, START or HELP to a real number, or open a conversation
+whose agent texts a real person.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from collections.abc import Awaitable, Callable
 
-from reachout.carriers.base import CarrierEvents
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from reachout.carriers.base import CarrierEvents, CarrierKind
 from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.schemas import HandsetMessage, InboundAccepted, InboundRequest
+from reachout.config import SandboxRoutes
 from reachout.db.engine import Database
 from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
+
+CarrierOfNumber = Callable[[str], Awaitable[str | None]]
+PREFIX = "/sandbox"
+
+
+class SandboxExposure:
+    """Whether the sandbox's routes are served right now."""
+
+    def __init__(self, setting: SandboxRoutes, carrier_in_use: Callable[[str], Awaitable[bool]]) -> None:
+        self._setting = setting
+        self._in_use = carrier_in_use
+
+    async def served(self) -> bool:
+        """On or off as the setting says; with `auto`, while some provisioned number uses the sandbox."""
+        if self._setting is SandboxRoutes.AUTO:
+            return await self._in_use(CarrierKind.SANDBOX)
+        return self._setting is SandboxRoutes.ON
+
+
+class SandboxGate:
+    """ASGI middleware: while the sandbox is not served, everything under `/sandbox` is a 404, the answer
+    for a path that was never mounted (whatever the method or body)."""
+
+    def __init__(self, app: ASGIApp, exposure: SandboxExposure) -> None:
+        self._app = app
+        self._exposure = exposure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_sandbox_path(scope["path"]) and not await self._exposure.served():
+            await JSONResponse({"detail": "Not Found"}, status_code=status.HTTP_404_NOT_FOUND)(
+                scope, receive, send
+            )
+            return
+        await self._app(scope, receive, send)
+
+
+def is_sandbox_path(path: str) -> bool:
+    """Whether a request path is one of the sandbox's."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
 
 
 def _e164(value: str, field: str) -> str:
@@ -18,14 +69,31 @@ def _e164(value: str, field: str) -> str:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{field}: {error}") from None
 
 
-def sandbox_router(database: Database, carrier: SandboxCarrier, events: CarrierEvents) -> APIRouter:
-    """Routes for the sandbox carrier, bound to this process's database and carrier."""
-    router = APIRouter(prefix="/sandbox", tags=["sandbox"])
+def sandbox_router(
+    database: Database, carrier: SandboxCarrier, events: CarrierEvents, carrier_of: CarrierOfNumber
+) -> APIRouter:
+    """Routes for the sandbox carrier, bound to this process's database and carrier; `carrier_of` tells which
+    carrier a provisioned number sends through."""
+
+    router = APIRouter(prefix=PREFIX, tags=["sandbox"])
 
     @router.post("/inbound", status_code=status.HTTP_201_CREATED)
     async def inbound(request: InboundRequest) -> InboundAccepted:
-        """A handset texts an agent number; the text takes the path a real carrier's inbound webhook takes."""
+        """A handset texts a sandbox number, down the path a real carrier's inbound webhook takes."""
         from_number, to_number = _e164(request.from_, "from"), _e164(request.to, "to")
+        if await carrier_of(to_number) != CarrierKind.SANDBOX:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"to: {to_number} is not a sandbox number; a handset can text only numbers provisioned "
+                "with `carrier: sandbox`.",
+            )
+        sender_carrier = await carrier_of(from_number)
+        if sender_carrier not in (None, CarrierKind.SANDBOX):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"from: {from_number} is one of reachout's numbers on the {sender_carrier} carrier; "
+                "a handset cannot text as a real carrier's number.",
+            )
         async with database.write.begin() as session:
             text = await carrier.record_inbound(session, from_number, to_number, request.body)
             await events.inbound(session, text)

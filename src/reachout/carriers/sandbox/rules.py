@@ -20,6 +20,11 @@ MAGIC_TO_NUMBERS: dict[str, int] = {
     "+15005550009": 21614,  # not SMS-capable
 }
 
+# What the sandbox's line-type lookup knows of the magic numbers that are facts about the line, so the send
+# gates refuse them at accept as they would a real invalid number or landline. The others (unroutable, no
+# permission, unsubscribed) are the carrier's business, and fail at the hand-off with their codes.
+NO_SUCH_NUMBER = 21211
+NOT_SMS_CAPABLE = 21614
 LANDLINE_FAILURE = 30006
 # North American numbers say nothing of their line type, so the sandbox names some landlines: line numbers
 # 0000-0099 of exchange 555 (+1 NPA 555 00xx), which no real subscriber holds.
@@ -29,11 +34,14 @@ _NANP_LANDLINE_LINES = "00"
 
 def line_type_of(number: PhoneNumber) -> LineType:
     """The sandbox's answer to a line-type lookup: libphonenumber's type where it knows it, else mobile, but
-    for the reserved landlines +1 NPA 555 00xx."""
+    for Twilio's magic not-SMS-capable number and the reserved landlines +1 NPA 555 00xx."""
     known = known_line_type(number)
     if known is not None:
         return known
     e164 = number.e164
+    magic = MAGIC_TO_NUMBERS.get(e164)
+    if magic is not None:  # +1 500 555 00xx: test numbers, whose exchange is not the landlines'
+        return LineType.LANDLINE if magic == NOT_SMS_CAPABLE else LineType.MOBILE
     if e164.startswith("+1") and e164[5:8] == _NANP_LANDLINE_EXCHANGE and e164[8:10] == _NANP_LANDLINE_LINES:
         return LineType.LANDLINE
     return LineType.MOBILE
@@ -45,6 +53,8 @@ class SandboxLookup:
     name = "sandbox"
 
     async def look_up(self, number: PhoneNumber) -> LineFacts:
+        if MAGIC_TO_NUMBERS.get(number.e164) == NO_SUCH_NUMBER:
+            return LineFacts(number.e164, valid=False, line_type=LineType.UNKNOWN)
         return LineFacts(
             number.e164, valid=True, line_type=line_type_of(number), carrier_name="Sandbox Mobile"
         )

@@ -10,6 +10,8 @@ empty TwiML, because the agent's reply is sent later by the dispatcher, not in t
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree
@@ -86,10 +88,11 @@ def twilio_router(
         if form is None:
             log.warning("Twilio inbound webhook with a bad or missing signature refused")
             return Response(status_code=status.HTTP_403_FORBIDDEN)
-        text = inbound_text(form, clock.now())
-        if text is None:
-            log.warning("Twilio inbound webhook without MessageSid, From or To refused")
-            return PlainTextResponse(REQUIRED_INBOUND, status_code=status.HTTP_400_BAD_REQUEST)
+        try:
+            text = inbound_text(form, clock.now())
+        except UnusableWebhook as error:
+            log.warning("Twilio inbound webhook refused", reason=str(error))
+            return PlainTextResponse(str(error), status_code=status.HTTP_400_BAD_REQUEST)
         try:
             await take_in(text)
         except IntegrityError:
@@ -105,53 +108,105 @@ def twilio_router(
     return router
 
 
-def inbound_text(form: dict[str, str], now: datetime) -> InboundText | None:
-    """The text an inbound webhook carries, or None when it lacks what identifies one."""
+class UnusableWebhook(ValueError):
+    """A signed webhook whose fields reachout cannot take: the message says which and why."""
+
+
+# Twilio's sids are two letters and 32 hex digits; anything up to the column's 64 letters and digits is kept.
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+# A phone number, short code or sender id once its channel prefix is off: E.164 is at most 16 characters.
+_ADDRESS = re.compile(r"\+?[A-Za-z0-9]{1,19}")
+_CHANNEL_PREFIX = re.compile(r"([a-z][a-z0-9-]*):(.*)", re.DOTALL)
+MAX_DETAIL_CHARS = 64
+INT32_MAX = 2**31 - 1
+
+
+def inbound_text(form: dict[str, str], now: datetime) -> InboundText:
+    """The text an inbound webhook carries; `UnusableWebhook` when it lacks or garbles what identifies one."""
     sid = form.get("MessageSid") or form.get("SmsSid")
-    sender, recipient = form.get("From", ""), form.get("To", "")
-    prefix = f"{WHATSAPP}:"
-    channel = WHATSAPP if sender.startswith(prefix) or recipient.startswith(prefix) else SMS
-    from_number, to_number = sender.removeprefix(prefix), recipient.removeprefix(prefix)
-    if not sid or not from_number or not to_number:
-        return None
+    if not sid or form.get("From") is None or form.get("To") is None:
+        raise UnusableWebhook(REQUIRED_INBOUND)
+    sender_channel, from_number = _address(form["From"], "From")
+    recipient_channel, to_number = _address(form["To"], "To")
+    body = form.get("Body", "")
+    if not _SID.fullmatch(sid):
+        raise UnusableWebhook("MessageSid must be 2 to 64 letters and digits.")
+    if "\x00" in body:
+        raise UnusableWebhook("Body must not contain NUL (U+0000) characters.")
     return InboundText(
         sid=sid,
-        channel=channel,
+        channel=WHATSAPP if WHATSAPP in (sender_channel, recipient_channel) else SMS,
         from_number=from_number,
         to_number=to_number,
-        body=form.get("Body", ""),
+        body=body,
         received_at=now,
         carrier=SOURCE,
     )
+
+
+def _address(raw: str, field: str) -> tuple[str, str]:
+    """(channel, address) of a From or To: `+14155551234` is SMS, `whatsapp:+14155551234` WhatsApp."""
+    channel, address = SMS, raw
+    prefixed = _CHANNEL_PREFIX.fullmatch(raw)
+    if prefixed is not None:
+        channel, address = prefixed.group(1), prefixed.group(2)
+        if channel != WHATSAPP:
+            raise UnusableWebhook(
+                f"{field}: the {channel} channel is not one reachout serves (SMS, WhatsApp)."
+            )
+    if not _ADDRESS.fullmatch(address):
+        raise UnusableWebhook(
+            f"{field} must be a phone number, short code or sender id of at most 20 characters."
+        )
+    return channel, address
 
 
 def status_report(form: dict[str, str], now: datetime, reference: str | None = None) -> StatusReport | None:
     """What a status callback says, or None when it says nothing reachout tracks.
 
     `reference` is the message id reachout put in the callback URL (signed with the rest of the URL).
+    Nothing in it is trusted further than its shape: a sid, reference, number or count that could not be
+    reachout's is left out (a report about no known message is acknowledged and dropped downstream).
     """
     sid = form.get("MessageSid") or form.get("SmsSid")
     state = STATUSES.get((form.get("MessageStatus") or form.get("SmsStatus") or "").lower())
-    if not sid or state is None:
+    if not sid or not _SID.fullmatch(sid) or state is None:
         return None
     details: dict[str, Any] = {}
-    if form.get("RawDlrDoneDate"):
-        details["raw_dlr_done_date"] = form["RawDlrDoneDate"]
+    done = form.get("RawDlrDoneDate") or ""
+    if done.isprintable() and 0 < len(done) <= MAX_DETAIL_CHARS:
+        details["raw_dlr_done_date"] = done
     return StatusReport(
         sid=sid,
-        reference=reference or None,
+        reference=_message_id(reference),
         status=state,
         occurred_at=now,
-        error_code=_integer(form.get("ErrorCode")),
-        num_segments=_integer(form.get("NumSegments")),
-        from_number=(form.get("From") or "").removeprefix("whatsapp:") or None,
+        error_code=_count(form.get("ErrorCode")),
+        num_segments=_count(form.get("NumSegments")),
+        from_number=_sender(form.get("From")),
         source=SOURCE,
         details=details,
     )
 
 
-def _integer(value: str | None) -> int | None:
+def _message_id(reference: str | None) -> str | None:
+    """reachout's message id from the callback URL, if it is one (a UUID)."""
     try:
-        return int(value) if value else None
+        return str(uuid.UUID(reference)) if reference else None
     except ValueError:
         return None
+
+
+def _sender(raw: str | None) -> str | None:
+    try:
+        return _address(raw, "From")[1] if raw else None
+    except UnusableWebhook:
+        return None
+
+
+def _count(value: str | None) -> int | None:
+    """A non-negative whole number that fits the database's integers, else None."""
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if number <= INT32_MAX else None

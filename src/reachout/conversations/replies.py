@@ -1,0 +1,83 @@
+"""The texts reachout sends on its own in a conversation, and the rules each passes before it is queued.
+
+Keyword answers (HELP, the STOP and START confirmations), agent replies and fallbacks, the inactivity warning
+and timeout text all go through `queue_reply`:
+
+1. consent: nothing but a keyword's answer goes to a person who opted out;
+2. the destination gates of the sender (`compliance.gates.refuse_reply`): a valid number, in a country a use
+   case behind the sending number may send to, not a known landline;
+3. for keyword answers and fallbacks, at most one of each kind per person and window, however many texts ask
+   for them — a stream of HELP, forged or real, must not become a stream of billed replies (SMS pumping).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.compliance import gates
+from reachout.compliance import service as compliance
+from reachout.compliance.service import AutoReply
+from reachout.errors import ReachoutError
+from reachout.logs import get_logger
+from reachout.messaging import service as messaging
+from reachout.messaging.schemas import ConversationText
+from reachout.tenancy import service as tenancy
+
+log = get_logger("replies")
+
+# Answers to a keyword go even to a person who opted out: the opt-out's confirmation, and HELP.
+KEYWORD_ANSWERS = frozenset({AutoReply.HELP, AutoReply.OPT_OUT, AutoReply.OPT_IN})
+
+
+async def destination_refusal(
+    session: AsyncSession, project_id: str, channel: str, sender: str, recipient: str
+) -> ReachoutError | None:
+    """Why reachout may not text `recipient` from `sender` on its own, or None when it may."""
+    use_cases = await tenancy.use_cases_sending_from(session, project_id, sender)
+    return gates.refuse_reply(recipient, channel, use_cases)
+
+
+async def queue_reply(
+    session: AsyncSession,
+    text: ConversationText,
+    now: datetime,
+    *,
+    kind: AutoReply | None = None,
+    window_seconds: float = 0.0,
+) -> bool:
+    """Queue a text reachout sends on its own if every rule lets it; whether it was queued.
+
+    `kind` names an answer that is sent at most once per person and `window_seconds`.
+    """
+    assert text.from_number is not None  # a conversation's texts go from its agent number
+    if kind not in KEYWORD_ANSWERS and await compliance.is_opted_out(
+        session, text.project_id, text.to_number
+    ):
+        return False
+    refusal = await destination_refusal(
+        session, text.project_id, text.channel, text.from_number, text.to_number
+    )
+    if refusal is not None:
+        log.info(
+            "automatic reply not sent: the destination gates refuse it",
+            project=text.project_id,
+            conversation=text.conversation_id,
+            reason=refusal.code.value,
+            kind=None if kind is None else kind.value,
+        )
+        return False
+    if kind is not None and not await compliance.may_auto_reply(
+        session, text.project_id, text.to_number, kind, now, window_seconds
+    ):
+        log.info(
+            "automatic reply not sent: one already went to this person within the window",
+            project=text.project_id,
+            conversation=text.conversation_id,
+            kind=kind.value,
+            window_seconds=window_seconds,
+        )
+        return False
+    await messaging.queue_texts(session, [text], now)
+    return True

@@ -1,0 +1,105 @@
+"""The OpenAPI document and the pages that render it (`/openapi.json`, `/docs`, `/redoc`), built per request
+from the routes being served now: a route that is not served (the sandbox's, where no sandbox number is
+provisioned) is left out of the document as it is out of the server."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
+
+OPENAPI_PATH = "/openapi.json"
+Hidden = Callable[[], Awaitable[Callable[[str], bool]]]
+
+
+class OpenApiDocument:
+    """The app's OpenAPI document without the paths `hidden` names at the time of asking (and the schemas
+    only they used); each variant is built once, as the routes do not change while the process runs."""
+
+    def __init__(self, app: FastAPI, hidden: Hidden) -> None:
+        self._app = app
+        self._hidden = hidden
+        self._built: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    async def current(self) -> dict[str, Any]:
+        """The document as the server stands now."""
+        is_hidden = await self._hidden()
+        full = self._full()
+        left_out = tuple(path for path in full["paths"] if is_hidden(path))
+        if left_out not in self._built:
+            self._built[left_out] = _without(full, set(left_out))
+        return self._built[left_out]
+
+    def _full(self) -> dict[str, Any]:
+        if () not in self._built:
+            app = self._app
+            self._built[()] = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+        return self._built[()]
+
+
+def _without(document: dict[str, Any], paths: set[str]) -> dict[str, Any]:
+    """`document` without `paths`, and without the component schemas nothing left refers to."""
+    if not paths:
+        return document
+    kept = {path: item for path, item in document["paths"].items() if path not in paths}
+    trimmed = {**document, "paths": kept}
+    schemas = document.get("components", {}).get("schemas", {})
+    used = _referenced(kept, schemas)
+    components = {
+        **document.get("components", {}),
+        "schemas": {k: v for k, v in schemas.items() if k in used},
+    }
+    if not components["schemas"]:
+        del components["schemas"]
+    if components:
+        trimmed["components"] = components
+    else:
+        trimmed.pop("components", None)
+    return trimmed
+
+
+_SCHEMA_REF = "#/components/schemas/"
+
+
+def _referenced(node: Any, schemas: dict[str, Any]) -> set[str]:
+    """The names of the component schemas `node` refers to, directly or through other schemas."""
+    found: set[str] = set()
+    pending = [node]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            ref = item.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_SCHEMA_REF):
+                name = ref.removeprefix(_SCHEMA_REF)
+                if name not in found:
+                    found.add(name)
+                    pending.append(schemas.get(name))
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
+
+
+def docs_router(document: OpenApiDocument, title: str) -> APIRouter:
+    """`/openapi.json` from `document`, and the Swagger UI and ReDoc pages that read it."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get(OPENAPI_PATH)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(await document.current())
+
+    @router.get("/docs")
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title=f"{title} - Swagger UI")
+
+    @router.get("/redoc")
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=OPENAPI_PATH, title=f"{title} - ReDoc")
+
+    return router
