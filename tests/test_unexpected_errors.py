@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,8 @@ from reachout import logs
 from reachout.app import create_app
 from reachout.conversations.service import ConversationReader
 from reachout.kit.clock import FakeClock
+from reachout.provisioning import loader
+from reachout.provisioning import service as provisioning
 from tests.conftest import Service, in_process, make_settings
 from tests.support.processes import free_port
 from tests.support.provisioning import API_KEY, SENDER, USER, standard_document
@@ -158,9 +161,6 @@ async def test_after_a_500_the_clients_next_request_on_the_connection_is_answere
     app = create_app(make_settings(database_url), clock=clock, run_worker=False)
     async with serving(app, port):
         async with app.state.runtime.database.write.begin() as session:
-            from reachout.provisioning import loader
-            from reachout.provisioning import service as provisioning
-
             await provisioning.apply(session, loader.parse(standard_document(), "test"), clock.now())
         headers = {"authorization": API_KEY}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
@@ -171,3 +171,32 @@ async def test_after_a_500_the_clients_next_request_on_the_connection_is_answere
             answered = await client.get("/v1/sms/conversations", headers=headers)
             assert answered.status_code == 200
             assert answered.json()["errors"] is None
+
+
+async def test_a_client_that_leaves_mid_body_is_no_error(
+    database_url: str, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Anyone can open a request and go away: that is logged as it is, not as a bug to alert on."""
+    port = free_port()
+    app = create_app(make_settings(database_url), clock=clock, run_worker=False)
+    async with serving(app, port):
+        async with app.state.runtime.database.write.begin() as session:
+            await provisioning.apply(session, loader.parse(standard_document(), "test"), clock.now())
+        logs.configure("INFO", json=True)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /v1/outbound-sms HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            + f"X-PolyAi-Auth-Token: {API_KEY}\r\nX-TOKEN-ID: conn_clinic\r\n".encode()
+            + b'Content-Length: 1000\r\n\r\n{"message"'
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(100):
+            if "client went away" in capsys.readouterr().err:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the disconnect was not logged")
+    err = capsys.readouterr().err
+    assert "unexpected error" not in err and '"level": "error"' not in err

@@ -327,6 +327,12 @@ def create_app(
         )
     )
     app.include_router(
-        sandbox_router(runtime.database, runtime.sandbox, runtime.events, runtime.directory.carrier_of_number)
+        sandbox_router(
+            runtime.database,
+            runtime.sandbox,
+            runtime.events,
+            runtime.directory.carrier_of_number,
+            runtime.directory.carriers_beside,
+        )
     )
     return app

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from reachout.compliance import service as compliance
 from reachout.compliance.models import OptOut
 from reachout.config import SandboxRoutes
 from reachout.messaging.models import Message
@@ -30,8 +31,18 @@ def twilio_only() -> dict[str, Any]:
     return numbers_on_twilio(standard_document())
 
 
+SANDBOX_ONLY = "+14155550105"
+
+
 def mixed() -> dict[str, Any]:
-    """The standard document with its first number moved to Twilio: SECOND_SENDER stays on the sandbox."""
+    """The clinic's numbers on Twilio, and a project of its own with one sandbox number, SANDBOX_ONLY."""
+    document = twilio_only()
+    document["accounts"][0]["projects"][1]["numbers"] = [{"number": SANDBOX_ONLY, "carrier": "sandbox"}]
+    return document
+
+
+def one_project_on_both() -> dict[str, Any]:
+    """The clinic's first number on Twilio, SECOND_SENDER beside it on the sandbox, in the same project."""
     document = standard_document()
     document["accounts"][0]["projects"][0]["numbers"][0]["carrier"] = "twilio"
     return document
@@ -105,6 +116,7 @@ async def test_the_routes_follow_provisioning_while_the_server_runs(service: Ser
         (SandboxRoutes.ON, twilio_only, True),
         (SandboxRoutes.OFF, standard_document, False),
         (SandboxRoutes.AUTO, mixed, True),
+        (SandboxRoutes.AUTO, one_project_on_both, True),
     ],
 )
 async def test_the_setting_overrides_what_provisioning_implies(
@@ -129,9 +141,9 @@ async def test_with_sandbox_numbers_a_text_to_a_twilio_number_is_refused(
         assert f"to: {SENDER} is not a sandbox number" in response.json()["detail"]
         await service.settle()
         assert await stored(service) == (0, 0)
-        # The sandbox number beside it still takes texts.
+        # The sandbox number of the other project still takes texts.
         ok = await service.client.post(
-            "/sandbox/inbound", json={"from": USER, "to": SECOND_SENDER, "body": body}
+            "/sandbox/inbound", json={"from": USER, "to": SANDBOX_ONLY, "body": body}
         )
         assert ok.status_code == 201
 
@@ -141,7 +153,7 @@ async def test_a_handset_cannot_text_as_one_of_reachouts_twilio_numbers(
 ) -> None:
     async with in_process(make_settings(database_url), clock, mixed()) as service:
         response = await service.client.post(
-            "/sandbox/inbound", json={"from": SENDER, "to": SECOND_SENDER, "body": "STOP"}
+            "/sandbox/inbound", json={"from": SENDER, "to": SANDBOX_ONLY, "body": "STOP"}
         )
         assert response.status_code == 403
         assert (
@@ -152,3 +164,20 @@ async def test_a_handset_cannot_text_as_one_of_reachouts_twilio_numbers(
 
 def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [operation for path in document["paths"].values() for operation in path.values()]
+
+
+@pytest.mark.parametrize("body", ["START", "STOP", "HELP"])
+async def test_a_sandbox_number_sharing_a_project_with_twilio_numbers_takes_no_text(
+    database_url: str, clock: Any, body: str
+) -> None:
+    """Consent is per project: a forged START to the sandbox number would re-subscribe a person who opted out
+    on the project's Twilio number, and a STOP would opt them out."""
+    async with in_process(make_settings(database_url), clock, one_project_on_both()) as service:
+        async with service.runtime.database.write.begin() as session:
+            await compliance.opt_out(session, "clinic", USER, "STOP", clock.now())
+        response = await service.client.post(
+            "/sandbox/inbound", json={"from": USER, "to": SECOND_SENDER, "body": body}
+        )
+        assert response.status_code == 403
+        assert "shares its project with numbers on the twilio carrier" in response.json()["detail"]
+        assert await stored(service) == (0, 1)  # the opt-out stands, and nothing else was written

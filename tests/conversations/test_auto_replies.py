@@ -21,7 +21,15 @@ from reachout.messaging.models import Message
 from reachout.tenancy.settings import FALLBACK_TEXT, HELP_TEXT, OPT_IN_TEXT, OPT_OUT_TEXT
 from tests.conftest import make_settings
 from tests.support.chat import Chat, ScriptedAgent, chat_on
-from tests.support.provisioning import POOL, SENDER, USER, use_case_document
+from tests.support.provisioning import (
+    API_KEY,
+    CONNECTOR,
+    POOL,
+    SECOND_SENDER,
+    SENDER,
+    USER,
+    use_case_document,
+)
 
 WINDOW = 600.0
 LONDON = "+447400123456"  # a UK mobile: the use case sends to US and CA only
@@ -217,3 +225,24 @@ def test_the_window_default_is_ten_minutes() -> None:
         make_settings("sqlite+aiosqlite:///unused.db").auto_reply_window_seconds
         == timedelta(minutes=10).total_seconds()
     )
+
+
+async def test_a_text_from_one_of_reachouts_own_numbers_is_kept_and_never_answered(chat: Chat) -> None:
+    """Two agent numbers answering each other would talk for ever."""
+    for body in ("Thanks for your message.", "HELP"):
+        await chat.text(body, from_=SECOND_SENDER, to=SENDER)
+    await chat.settle()
+    assert chat.agent.heard == []
+    assert await outbound_to(chat, SECOND_SENDER) == []
+    assert await inbound_bodies(chat, SECOND_SENDER) == ["Thanks for your message.", "HELP"]
+
+
+async def test_a_greeting_to_one_of_the_projects_own_numbers_is_refused(chat: Chat) -> None:
+    headers = {"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR}
+    response = await chat.service.client.post(
+        "/v1/outbound-sms", json={"message": "Hi", "user_number": SECOND_SENDER}, headers=headers
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": f"user_number: {SECOND_SENDER} is one of this project's own numbers."
+    }

@@ -277,6 +277,37 @@ def test_a_10_mb_post_from_urllib_gets_413_not_a_reset(server: processes.Reachou
     assert "detail" in json.loads(refused.value.read())
 
 
+@pytest.mark.parametrize(
+    ("framing", "what"),
+    [(b"2\r\n{}\r\n0\r\nX-Trailer: ", "an endless trailer"), (b"2;ext=", "an endless chunk extension")],
+)
+def test_endless_chunk_framing_gets_431_without_growing_the_server(
+    server: processes.ReachoutProcess, framing: bytes, what: str
+) -> None:
+    """httptools keeps a trailer as it keeps a header: past the header bound, the framing is refused."""
+    assert server.process is not None
+    pid = server.process.pid
+    peak_before = rss_bytes(pid, "VmHWM")
+    with connect(server, timeout=5) as sock:
+        sock.sendall(
+            f"POST /v1/outbound-sms HTTP/1.1\r\nHost: test\r\n{SEND_HEADERS}"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+            + framing
+        )
+        try:
+            for _ in range(32):  # 32 MiB of it, never ended
+                sock.sendall(b"a" * MiB)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            status = Reader(sock).response()[0]
+        except ConnectionResetError:
+            status = 0
+    assert status in (431, 0), f"{what}: {status}"
+    assert rss_bytes(pid, "VmHWM") - peak_before < 40 * MiB, what
+    assert healthy(server) == 200
+
+
 def test_an_oversized_chunked_body_gets_413(server: processes.ReachoutProcess) -> None:
     chunk = b"c" * 65_536
     with connect(server, timeout=30) as sock:

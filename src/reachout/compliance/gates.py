@@ -9,7 +9,7 @@ status and body (PolyAI 400 `{"detail"}`, Amigo 422 `{"detail"}`, Bland `{data: 
     3. a named sender is one of the project's numbers           (PolyAI's `agent_number`)
     4. a US long-code pool has a verified A2P 10DLC campaign
     5. the brand behind the use case is not suspended
-    6. the destination is a valid phone number
+    6. the destination is a valid phone number, and not one of the project's own
     7. the destination's country is one the use case may send to
     8. the destination is not a landline                         (may ask a paid lookup)
     9. the destination has not opted out                        (`refuse_opted_out`, when it is accepted)
@@ -80,6 +80,12 @@ async def admit(check: SendCheck, lookup: LineTypeLookup | None = None) -> Admit
         recipient = parse_e164(check.to_number)
     except InvalidPhoneNumber as error:
         raise ReachoutError(ErrorCode.INVALID_PHONE_NUMBER, f"{check.recipient_field}: {error}") from None
+    if any(n.number == recipient.e164 for n in check.project.numbers):
+        # Its agent would answer the text, and the two would talk to each other for ever.
+        raise ReachoutError(
+            ErrorCode.INVALID_PHONE_NUMBER,
+            f"{check.recipient_field}: {recipient.e164} is one of this project's own numbers.",
+        )
     if use_case is not None:
         refusal = _country_refusal(recipient, [use_case], check.recipient_field)
         if refusal is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.compliance import gates
 from reachout.compliance import service as compliance
 from reachout.compliance.service import AutoReply
-from reachout.errors import ReachoutError
+from reachout.errors import ErrorCode, ReachoutError
 from reachout.logs import get_logger
 from reachout.messaging import service as messaging
 from reachout.messaging.schemas import ConversationText
@@ -34,7 +34,14 @@ KEYWORD_ANSWERS = frozenset({AutoReply.HELP, AutoReply.OPT_OUT, AutoReply.OPT_IN
 async def destination_refusal(
     session: AsyncSession, project_id: str, channel: str, sender: str, recipient: str
 ) -> ReachoutError | None:
-    """Why reachout may not text `recipient` from `sender` on its own, or None when it may."""
+    """Why reachout may not text `recipient` from `sender` on its own, or None when it may.
+
+    One of reachout's own numbers is never answered: two agents would answer each other for ever.
+    """
+    if await tenancy.project_for_number(session, recipient) is not None:
+        return ReachoutError(
+            ErrorCode.INVALID_PHONE_NUMBER, f"to: {recipient} is one of reachout's own numbers."
+        )
     use_cases = await tenancy.use_cases_sending_from(session, project_id, sender)
     return gates.refuse_reply(recipient, channel, use_cases)
 

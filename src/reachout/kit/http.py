@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reachout.errors import ErrorCode, ReachoutError
@@ -123,8 +124,8 @@ def refusals_as(render: Callable[[ReachoutError], Response]) -> type[APIRoute]:
                     return await handler(request)
                 except ReachoutError as error:
                     return render(error)
-                except (HTTPException, RequestValidationError):
-                    raise  # FastAPI's own answers (a malformed path parameter, say)
+                except (HTTPException, RequestValidationError, ClientDisconnect):
+                    raise  # FastAPI's own answers (a malformed path parameter, say), or nobody to answer
                 except Exception:
                     log.exception(
                         "unexpected error answering a request", method=request.method, path=request.url.path
@@ -163,6 +164,11 @@ class UnexpectedErrors:
 
         try:
             await self._app(scope, receive, tracked)
+        except ClientDisconnect:
+            # Not a bug: the client left before its body was in (anyone can, so it is no error to alert on).
+            log.info(
+                "client went away before its request was read", method=scope.get("method"), path=scope["path"]
+            )
         except Exception:
             log.exception(
                 "unexpected error answering a request", method=scope.get("method"), path=scope["path"]

@@ -5,7 +5,8 @@ uvicorn bounds none of this by itself, and each bound closes a way for a few cli
 - **Header size** (`http_max_header_bytes`, 431): httptools has no cap, and its Python wrapper keeps a partial
   header name or value in memory until it ends, so a header that never ends grows the process without limit.
   The bytes received while a request's line and headers are incomplete are counted before the parser sees
-  them; past the bound the parser is fed no more.
+  them; past the bound the parser is fed no more. Within a body, the bytes that bring no body (chunk framing,
+  and the trailer after the last chunk, which httptools keeps as it keeps a header) are bounded the same way.
 - **Header timeout** (`http_header_timeout_seconds`, 408): uvicorn only times out an idle connection between
   requests. A request's line and headers must all arrive within this, from its first byte (from the
   connection's opening for the first request): a total, so trickling a byte at a time does not extend it.
@@ -117,6 +118,8 @@ def bounded_protocol(limits: HttpLimits) -> type[HttpToolsProtocol]:
         _phase = _HEAD
         _since = 0.0  # when the head phase began, or the body's last piece arrived
         _head_bytes = 0  # received since the current request's head began (or the previous message ended)
+        _framing_bytes = 0  # received within the body since its last piece (chunk framing, trailers)
+        _got_body = False  # whether the read being parsed brought a piece of body
         _timer: asyncio.TimerHandle | None = None
         _timer_at = 0.0
 
@@ -146,6 +149,18 @@ def bounded_protocol(limits: HttpLimits) -> type[HttpToolsProtocol]:
                 if count > max_header_bytes:
                     self._overflow(data, count)
                     return
+            else:
+                # Within a body, reads that bring no body with them are framing: chunk sizes, extensions and
+                # the trailer after the last chunk, which httptools keeps in memory like a header. They are
+                # bounded as a head is; a piece of body (on_body) starts the count again.
+                self._got_body = False
+                super().data_received(data)
+                if self._phase == _BODY and not self._got_body:
+                    self._framing_bytes += len(data)
+                    if self._framing_bytes > max_header_bytes and not self.transport.is_closing():
+                        log.debug("http refused", status=431, phase="body framing", client=self.client)
+                        self._refuse(too_large)
+                return
             super().data_received(data)
 
         def _overflow(self, data: bytes, count: int) -> None:
@@ -175,12 +190,15 @@ def bounded_protocol(limits: HttpLimits) -> type[HttpToolsProtocol]:
             # A request without a body completes at once (on_message_complete follows in the same feed).
             now = self.loop.time()
             self._phase = _BODY
+            self._framing_bytes = 0
             self._since = now
             self._arm(now + body_timeout)
 
         def on_body(self, body: bytes) -> None:
             super().on_body(body)
             self._since = self.loop.time()
+            self._framing_bytes = 0
+            self._got_body = True
 
         def on_message_complete(self) -> None:
             super().on_message_complete()

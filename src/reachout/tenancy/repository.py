@@ -156,6 +156,15 @@ async def carrier_of_number(session: AsyncSession, number: str) -> str | None:
     return result.scalar_one_or_none()
 
 
+async def carriers_beside(session: AsyncSession, number: str) -> set[str]:
+    """The carriers of every number in the project that holds `number` (none for a number no project has)."""
+    owner = select(PhoneNumber.project_id).where(PhoneNumber.number == number).scalar_subquery()
+    result = await session.execute(
+        select(PhoneNumber.carrier).where(PhoneNumber.project_id == owner).distinct()
+    )
+    return set(result.scalars())
+
+
 async def carriers_in_use(session: AsyncSession) -> set[str]:
     """Every carrier some provisioned number sends through."""
     return set((await session.execute(select(PhoneNumber.carrier).distinct())).scalars())

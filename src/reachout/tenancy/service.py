@@ -78,6 +78,7 @@ class Directory:
         self._use_cases: _TtlCache[str, tuple[ProjectView, UseCaseView] | None] = _TtlCache(ttl_seconds)
         self._carriers: _TtlCache[str, str | None] = _TtlCache(ttl_seconds)
         self._carriers_in_use: _TtlCache[None, frozenset[str]] = _TtlCache(ttl_seconds)
+        self._project_carriers: _TtlCache[str, frozenset[str]] = _TtlCache(ttl_seconds)
 
     async def authenticate(self, secret: str | None) -> str:
         """The account id an API key belongs to; refuses a missing or unknown key."""
@@ -118,6 +119,15 @@ class Directory:
         """The carrier a provisioned number sends through; None for a number no project has."""
         return await self._carriers.get(number, lambda: self._read(repository.carrier_of_number, number))
 
+    async def carriers_beside(self, number: str) -> frozenset[str]:
+        """The carriers of every number in the project that holds `number` (none for an unowned number)."""
+
+        async def load() -> frozenset[str]:
+            async with self._sessions() as session:
+                return frozenset(await repository.carriers_beside(session, number))
+
+        return await self._project_carriers.get(number, load)
+
     async def carrier_in_use(self, carrier: str) -> bool:
         """Whether some provisioned number sends through this carrier."""
 
@@ -134,6 +144,7 @@ class Directory:
         self._use_cases.clear()
         self._carriers.clear()
         self._carriers_in_use.clear()
+        self._project_carriers.clear()
 
     async def _read(self, query: Callable[[AsyncSession, str], Awaitable[V]], argument: str) -> V:
         async with self._sessions() as session:

@@ -23,6 +23,7 @@ from reachout.db.engine import Database
 from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 
 CarrierOfNumber = Callable[[str], Awaitable[str | None]]
+CarriersBeside = Callable[[str], Awaitable[frozenset[str]]]
 PREFIX = "/sandbox"
 
 
@@ -70,10 +71,14 @@ def _e164(value: str, field: str) -> str:
 
 
 def sandbox_router(
-    database: Database, carrier: SandboxCarrier, events: CarrierEvents, carrier_of: CarrierOfNumber
+    database: Database,
+    carrier: SandboxCarrier,
+    events: CarrierEvents,
+    carrier_of: CarrierOfNumber,
+    carriers_beside: CarriersBeside,
 ) -> APIRouter:
     """Routes for the sandbox carrier, bound to this process's database and carrier; `carrier_of` tells which
-    carrier a provisioned number sends through."""
+    carrier a provisioned number sends through, `carriers_beside` those of its project's numbers."""
 
     router = APIRouter(prefix=PREFIX, tags=["sandbox"])
 
@@ -86,6 +91,15 @@ def sandbox_router(
                 status.HTTP_403_FORBIDDEN,
                 f"to: {to_number} is not a sandbox number; a handset can text only numbers provisioned "
                 "with `carrier: sandbox`.",
+            )
+        real = sorted(await carriers_beside(to_number) - {CarrierKind.SANDBOX})
+        if real:
+            # Consent and automatic-answer windows are per project: a forged START here would re-subscribe
+            # a real person on the project's real numbers.
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"to: {to_number} shares its project with numbers on the {', '.join(real)} carrier, whose "
+                "people a sandbox text could opt in or out; give sandbox numbers a project of their own.",
             )
         sender_carrier = await carrier_of(from_number)
         if sender_carrier not in (None, CarrierKind.SANDBOX):
