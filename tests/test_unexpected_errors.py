@@ -16,6 +16,7 @@ from reachout import logs
 from reachout.app import create_app
 from reachout.conversations.service import ConversationReader
 from reachout.kit.clock import FakeClock
+from reachout.kit.http import UnexpectedErrors
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from tests.conftest import Service, in_process, make_settings
@@ -200,3 +201,31 @@ async def test_a_client_that_leaves_mid_body_is_no_error(
             raise AssertionError("the disconnect was not logged")
     err = capsys.readouterr().err
     assert "unexpected error" not in err and '"level": "error"' not in err
+
+
+async def test_a_failure_after_the_response_began_sends_nothing_more(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Half a response is out: no second one is started on top of it (the server then closes), and the
+    failure is still logged as a bug."""
+    logs.configure("INFO", json=True)
+
+    async def streams_then_fails(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        raise RuntimeError("a bug mid-stream")
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": "/stream", "headers": []}
+    await UnexpectedErrors(streams_then_fails)(scope, receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 200
+    [event] = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "unexpected" in line]
+    assert event["path"] == "/stream" and "a bug mid-stream" in event["exception"]

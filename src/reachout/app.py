@@ -49,6 +49,7 @@ from reachout.phones.lookup import LineTypeLookup
 from reachout.phones.lookup_cache import CachedLookup
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
+from reachout.provisioning.schema import ProvisioningFile
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.service import Directory, RateLimiter
 from reachout.workers.loop import Worker
@@ -148,9 +149,10 @@ def build_runtime(
     )
 
 
-async def prepare_database(runtime: Runtime) -> None:
-    """Migrate to the newest schema and apply the provisioning file, if any."""
+async def prepare_database(runtime: Runtime) -> ProvisioningFile | None:
+    """Migrate to the newest schema and apply the provisioning file, if any; returns what it applied."""
     await asyncio.to_thread(migrate.upgrade, runtime.settings.database_url)
+    document = None
     if runtime.settings.config is not None:
         document = loader.load(runtime.settings.config)
         async with runtime.database.write.begin() as session:
@@ -162,6 +164,7 @@ async def prepare_database(runtime: Runtime) -> None:
             projects=applied.projects,
             numbers=applied.numbers,
         )
+    return document
 
 
 def twilio_carrier(settings: Settings) -> TwilioCarrier | None:
@@ -202,11 +205,11 @@ def line_type_lookup(
     return CachedLookup(lookup, database.write, clock)
 
 
-async def warn_about_weak_keys(runtime: Runtime, host: str) -> None:
-    """Warn, naming the account and never the key, of each key others could guess on a reachable server."""
+async def warn_about_weak_keys(runtime: Runtime, host: str, document: ProvisioningFile | None) -> None:
+    """Warn, naming the account and never the key, of each key others could guess on a reachable server
+    (`document`: the provisioning file applied at start-up, whose keys are known in full)."""
     if _is_loopback(host):
         return
-    document = None if runtime.settings.config is None else loader.load(runtime.settings.config)
     provisioned = {} if document is None else {a.id: a.api_keys for a in document.accounts}
     async with runtime.database.read() as session:
         weak = await tenancy.weak_keys(session, provisioned)
@@ -253,9 +256,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await prepare_database(runtime)
+        applied = await prepare_database(runtime)
         if listen_host is not None:
-            await warn_about_weak_keys(runtime, listen_host)
+            await warn_about_weak_keys(runtime, listen_host, applied)
         tune_garbage_collector()
         stop = asyncio.Event()
         worker_task = asyncio.create_task(runtime.worker.run(stop), name="worker") if run_worker else None

@@ -17,10 +17,9 @@ from reachout.conversations.listing import (
     MAX_FILTERS,
     OPERATORS_FOR,
     FilterField,
-    could_be_conversation_id,
 )
 from reachout.conversations.models import Conversation
-from reachout.conversations.schemas import new_conversation_id
+from reachout.conversations.schemas import could_be_conversation_id, new_conversation_id
 from reachout.dialects import bland
 from reachout.messaging.models import Message
 from tests.conftest import Service

@@ -126,10 +126,7 @@ def refuse_reply(
         return ReachoutError(ErrorCode.INVALID_PHONE_NUMBER, f"to: {error}")
     refusal = _country_refusal(recipient, use_cases, "to")
     if refusal is None and channel == Capability.SMS and known_line_type(recipient) is LineType.LANDLINE:
-        refusal = ReachoutError(
-            ErrorCode.RECIPIENT_LANDLINE,
-            f"to: {recipient.e164} is a landline, which cannot receive text messages.",
-        )
+        refusal = _landline("to", recipient)
     return refusal
 
 
@@ -240,10 +237,14 @@ async def _not_a_landline(check: SendCheck, recipient: PhoneNumber, lookup: Line
             )
         line_type = facts.line_type
     if line_type is LineType.LANDLINE:
-        raise ReachoutError(
-            ErrorCode.RECIPIENT_LANDLINE,
-            f"{check.recipient_field}: {recipient.e164} is a landline, which cannot receive text messages.",
-        )
+        raise _landline(check.recipient_field, recipient)
+
+
+def _landline(field: str, recipient: PhoneNumber) -> ReachoutError:
+    return ReachoutError(
+        ErrorCode.RECIPIENT_LANDLINE,
+        f"{field}: {recipient.e164} is a landline, which cannot receive text messages.",
+    )
 
 
 @dataclass(frozen=True)

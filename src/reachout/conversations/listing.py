@@ -5,7 +5,6 @@ The shapes are reachout's own; dialects (Bland's `GET /v1/sms/conversations`) tr
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,7 +15,6 @@ from reachout.errors import ErrorCode, ReachoutError
 MAX_FILTERS = 20  # conditions in one query; the seven fields with a range on each fit well within it
 # What a 64-bit integer (PostgreSQL's BIGINT, SQLite's INTEGER) holds: no value past them can be bound.
 SMALLEST_INT, LARGEST_INT = -(2**63), 2**63 - 1
-CONVERSATION_ID = re.compile(r"convo_[0-9a-f]{24}")  # the shape of `schemas.new_conversation_id()`
 
 
 class SortField(StrEnum):
@@ -117,11 +115,6 @@ def comparable(value: str | bool | int | datetime, where: str) -> str | bool | i
             f"{where} must be valid Unicode text (a lone surrogate such as \\ud800 is not)."
         ) from None
     return value
-
-
-def could_be_conversation_id(text: str) -> bool:
-    """Whether `text` has the shape of a conversation id; anything else names no conversation."""
-    return CONVERSATION_ID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import uuid_utils
 
+CONVERSATION_ID = re.compile(r"convo_[0-9a-f]{24}")
+
 
 def new_conversation_id() -> str:
     """`convo_` and 24 hex digits: a UUIDv7's timestamp and 44 more bits, time-ordered like message ids."""
     return "convo_" + uuid_utils.uuid7().hex[:24]
+
+
+def could_be_conversation_id(text: str) -> bool:
+    """Whether `text` has the shape of a conversation id; anything else names no conversation."""
+    return CONVERSATION_ID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reachout.conversations import repository
-from reachout.conversations.listing import (
-    ConversationPage,
-    ConversationQuery,
-    ConversationSummary,
-    could_be_conversation_id,
-)
+from reachout.conversations.listing import ConversationPage, ConversationQuery, ConversationSummary
 from reachout.conversations.models import ConversationStatus
-from reachout.conversations.schemas import Opening, SessionKey, UsersSessions
+from reachout.conversations.schemas import Opening, SessionKey, UsersSessions, could_be_conversation_id
 from reachout.messaging import repository as message_repository
 from reachout.messaging.schemas import MessageView
 
