@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from reachout.app import Runtime, create_app
+from reachout.carriers.plugin import CarrierFactory
+from reachout.carriers.registry import FACTORIES
 from reachout.config import Settings
 from reachout.db.engine import Database, open_database
 from reachout.kit.clock import FakeClock
@@ -113,10 +115,14 @@ class Service:
 
 @asynccontextmanager
 async def in_process(
-    settings: Settings, clock: FakeClock, document: dict[str, Any] | None = None
+    settings: Settings,
+    clock: FakeClock,
+    document: dict[str, Any] | None = None,
+    carriers: Mapping[str, CarrierFactory] = FACTORIES,
 ) -> AsyncIterator[Service]:
-    """reachout in this process, its worker driven by hand, provisioned with `document` if one is given."""
-    app = create_app(settings, clock=clock, run_worker=False)
+    """reachout in this process, its worker driven by hand, provisioned with `document` if one is given;
+    `carriers`: the carrier registry's factories."""
+    app = create_app(settings, clock=clock, run_worker=False, carriers=carriers)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:

@@ -8,8 +8,9 @@ import gc
 import ipaddress
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,15 +18,11 @@ from fastapi.responses import JSONResponse
 
 from reachout.agents.registry import AgentRegistry
 from reachout.agents.service import default_registry
-from reachout.carriers.base import Carrier, CarrierKind
-from reachout.carriers.registry import CarrierRegistry
-from reachout.carriers.sandbox.carrier import SandboxCarrier
-from reachout.carriers.sandbox.routes import SandboxExposure, SandboxGate, is_sandbox_path, sandbox_router
-from reachout.carriers.sandbox.rules import SandboxLookup
-from reachout.carriers.twilio.carrier import TwilioCarrier, TwilioSettings
-from reachout.carriers.twilio.lookup import TwilioLookup
-from reachout.carriers.twilio.webhooks import twilio_router
-from reachout.config import LineTypeSource, Settings
+from reachout.carriers.base import TextCarrier
+from reachout.carriers.plugin import CarrierContext, CarrierFactory
+from reachout.carriers.registry import FACTORIES, CarrierRegistry, UnknownCarrier
+from reachout.config import Settings
+from reachout.conversations.carrier_events import ConversationCarrierEvents
 from reachout.conversations.service import ConversationReader
 from reachout.conversations.turns import ConversationWorker, TurnPolicy
 from reachout.db import migrate
@@ -36,17 +33,15 @@ from reachout.dialects.bland import bland_router
 from reachout.dialects.polyai import polyai_router
 from reachout.kit.clock import Clock, SystemClock
 from reachout.kit.docs import OpenApiDocument, docs_router
-from reachout.kit.http import BodyLimitMiddleware, UnexpectedErrors
+from reachout.kit.http import BodyLimitMiddleware, MountGate, UnexpectedErrors
+from reachout.kit.jobs.retry import RetryStrategy
 from reachout.kit.validation import describe
 from reachout.logs import get_logger
-from reachout.messaging import delivery
-from reachout.messaging import service as messaging
-from reachout.messaging.carrier_events import MessagingCarrierEvents
 from reachout.messaging.dispatcher import Dispatcher
 from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
 from reachout.messaging.service import MessageReader
+from reachout.outreach import service as outreach
 from reachout.phones.lookup import LineTypeLookup
-from reachout.phones.lookup_cache import CachedLookup
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.provisioning.schema import ProvisioningFile
@@ -65,49 +60,66 @@ class Runtime:
     clock: Clock
     database: Database
     directory: Directory
-    sandbox: SandboxCarrier
-    twilio: TwilioCarrier | None
+    carriers: CarrierRegistry
     worker: Worker
-    greetings: GroupCommitter[OutboundRequest, AcceptedMessage]
+    first_messages: GroupCommitter[OutboundRequest, AcceptedMessage]
     lookup: LineTypeLookup
-    events: MessagingCarrierEvents
+    events: ConversationCarrierEvents
 
-    async def accept_greeting(self, request: OutboundRequest) -> AcceptedMessage:
+    async def accept_first_message(self, request: OutboundRequest) -> AcceptedMessage:
         """Durably accept a first message (a greeting, or a send through a use case), then nudge this
-        process's dispatcher."""
-        accepted = await self.greetings.submit(request)
+        process's worker."""
+        accepted = await self.first_messages.submit(request)
         self.worker.wake()
         return accepted
 
+    def carrier(self, kind: str) -> TextCarrier | None:
+        """The text port of a configured carrier."""
+        plugin = self.carriers.plugin(kind)
+        return None if plugin is None else plugin.text
+
+    async def close(self) -> None:
+        """Finish what is in flight (accepts, hand-offs) and let go of every connection."""
+        await self.first_messages.close()
+        await self.carriers.close()  # a carrier's lookup among what it closes
+
+
+def worker_owner() -> str:
+    """This process's name on the leases it takes."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
 
 def build_runtime(
-    settings: Settings, clock: Clock | None = None, agents: AgentRegistry | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    agents: AgentRegistry | None = None,
+    carriers: Mapping[str, CarrierFactory] = FACTORIES,
 ) -> Runtime:
-    """Wire one process's services; nothing connects until first use."""
+    """Wire one process's services; nothing connects until first use. `carriers`: the carrier registry's
+    factories (a test may add its own)."""
     clock = clock or SystemClock()
     agents = agents or default_registry()
     database = open_database(settings.database_url)
-    sandbox = SandboxCarrier(
-        database.write,
-        clock,
-        sent_after=settings.sandbox_sent_after_seconds,
-        delivered_after=settings.sandbox_delivered_after_seconds,
-        without_receipts=settings.sandbox_routes_without_receipts,
+    directory = Directory(database.read, settings.tenancy_cache_seconds)
+    events = ConversationCarrierEvents(
+        debounce_seconds=settings.debounce_seconds,
+        auto_reply_window_seconds=settings.auto_reply_window_seconds,
     )
-    twilio = twilio_carrier(settings)
-    configured: dict[CarrierKind, Carrier] = {CarrierKind.SANDBOX: sandbox}
-    if twilio is not None:
-        configured[CarrierKind.TWILIO] = twilio
-    carriers = CarrierRegistry(configured)
+    registry = CarrierRegistry.build(
+        CarrierContext(settings, database, clock, events, directory, provisioned_carriers(settings)), carriers
+    )
+    owner = worker_owner()
     dispatcher = Dispatcher(
         database,
-        carriers,
+        registry,
         clock,
-        owner=f"{socket.gethostname()}:{os.getpid()}",
+        owner=owner,
         batch_size=settings.dispatch_batch_size,
         concurrency=settings.dispatch_concurrency,
         lease_seconds=settings.lease_seconds,
-        retry=delivery.RetryPolicy(settings.retry_base_seconds, settings.retry_max_attempts),
+        retry=_retry(
+            settings, settings.retry_base_seconds, settings.retry_max_attempts, settings.retry_cap_seconds
+        ),
         horizon_seconds=settings.pacing_horizon_seconds,
     )
     conversations = ConversationWorker(
@@ -117,36 +129,62 @@ def build_runtime(
         TurnPolicy(
             lease_seconds=settings.lease_seconds,
             agent_timeout_seconds=settings.agent_timeout_seconds,
-            max_attempts=settings.agent_max_attempts,
-            retry_base_seconds=settings.agent_retry_base_seconds,
+            retry=_retry(
+                settings,
+                settings.agent_retry_base_seconds,
+                settings.agent_max_attempts,
+                settings.agent_retry_cap_seconds,
+            ),
+            batch_size=settings.turn_batch_size,
+            concurrency=settings.turn_concurrency,
             auto_reply_window_seconds=settings.auto_reply_window_seconds,
         ),
+        owner=owner,
     )
-    events = MessagingCarrierEvents(
-        debounce_seconds=settings.debounce_seconds,
-        auto_reply_window_seconds=settings.auto_reply_window_seconds,
-    )
+    # Turns first in a single pass (their replies then go out in the same pass); in `run`, each on its own.
     worker = Worker(
-        database, dispatcher, conversations, sandbox, events, poll_seconds=settings.worker_poll_seconds
+        [conversations, dispatcher, *registry.runners()], poll_seconds=settings.worker_poll_seconds
     )
     limiter = RateLimiter()
-    greetings: GroupCommitter[OutboundRequest, AcceptedMessage] = GroupCommitter(
+    first_messages: GroupCommitter[OutboundRequest, AcceptedMessage] = GroupCommitter(
         database.write,
-        lambda session, requests: messaging.send_greetings(session, requests, clock.now(), limiter),
+        lambda session, requests: outreach.accept_first_messages(session, requests, clock.now(), limiter),
         max_batch=settings.group_commit_max_batch,
     )
     return Runtime(
         settings=settings,
         clock=clock,
         database=database,
-        directory=Directory(database.read, settings.tenancy_cache_seconds),
-        sandbox=sandbox,
-        twilio=twilio,
+        directory=directory,
+        carriers=registry,
         worker=worker,
-        greetings=greetings,
-        lookup=line_type_lookup(settings, twilio, database, clock),
+        first_messages=first_messages,
+        lookup=line_type_lookup(registry, settings),
         events=events,
     )
+
+
+def _retry(settings: Settings, base: float, attempts: int, cap: float) -> RetryStrategy:
+    # A cap below the first delay would refuse to start; it means "no longer than the first delay".
+    return RetryStrategy(base, attempts, cap_seconds=max(cap, base), jitter=settings.retry_jitter)
+
+
+def line_type_lookup(registry: CarrierRegistry, settings: Settings) -> LineTypeLookup:
+    """The lookup the send gates ask about North American lines: REACHOUT_LINE_TYPE_LOOKUP's carrier's."""
+    try:
+        return registry.line_type_lookup(settings.line_type_lookup)
+    except UnknownCarrier:
+        source = settings.line_type_lookup
+        account = f"a {source.title()} account (REACHOUT_{source.upper()}_*)"
+        raise ValueError(f"REACHOUT_LINE_TYPE_LOOKUP={source} needs {account}") from None
+
+
+def provisioned_carriers(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The provisioning file's `carriers:` section, by kind (the CLI has already validated the file)."""
+    if settings.config is None:
+        return {}
+    spec = loader.load(settings.config).carriers
+    return {kind: dict(credentials) for kind, credentials in spec if credentials is not None}
 
 
 async def prepare_database(runtime: Runtime) -> ProvisioningFile | None:
@@ -165,44 +203,6 @@ async def prepare_database(runtime: Runtime) -> ProvisioningFile | None:
             numbers=applied.numbers,
         )
     return document
-
-
-def twilio_carrier(settings: Settings) -> TwilioCarrier | None:
-    """The Twilio carrier, when REACHOUT_TWILIO_* (first) or the provisioning file name an account."""
-    if settings.twilio_account_sid is not None and settings.twilio_auth_token is not None:
-        account_sid, auth_token = settings.twilio_account_sid, settings.twilio_auth_token
-        api_base_url = settings.twilio_api_base_url
-        source = "settings"
-    else:
-        # The CLI has already validated the file; a broken one fails here as it would when applied.
-        credentials = None if settings.config is None else loader.load(settings.config).carriers.twilio
-        if credentials is None:
-            return None
-        account_sid, auth_token = credentials.account_sid, credentials.auth_token
-        api_base_url = settings.twilio_api_base_url or credentials.api_base_url
-        source = str(settings.config)
-    log.info("Twilio carrier configured", account_sid=account_sid, source=source)
-    return TwilioCarrier(
-        TwilioSettings(
-            account_sid=account_sid,
-            auth_token=auth_token.get_secret_value(),
-            public_url=settings.public_url,
-            api_base_url=api_base_url,
-            timeout_seconds=settings.twilio_timeout_seconds,
-        )
-    )
-
-
-def line_type_lookup(
-    settings: Settings, twilio: TwilioCarrier | None, database: Database, clock: Clock
-) -> LineTypeLookup:
-    """The lookup the send gates ask about North American lines: the sandbox's rules, or Twilio's (kept)."""
-    if settings.line_type_lookup is LineTypeSource.SANDBOX:
-        return SandboxLookup()
-    if twilio is None:
-        raise ValueError("REACHOUT_LINE_TYPE_LOOKUP=twilio needs a Twilio account (REACHOUT_TWILIO_*)")
-    lookup = TwilioLookup(twilio.settings, lookup_base_url=settings.twilio_lookup_base_url)
-    return CachedLookup(lookup, database.write, clock)
 
 
 async def warn_about_weak_keys(runtime: Runtime, host: str, document: ProvisioningFile | None) -> None:
@@ -247,12 +247,13 @@ def create_app(
     run_worker: bool = True,
     agents: AgentRegistry | None = None,
     listen_host: str | None = None,
+    carriers: Mapping[str, CarrierFactory] = FACTORIES,
 ) -> FastAPI:
-    """The HTTP application; with `run_worker` it also dispatches and reports in the same process.
+    """The HTTP application; with `run_worker` it also runs the worker in the same process.
 
     `listen_host` is the address the server listens on, when known: weak keys are warned of off loopback.
     """
-    runtime = build_runtime(settings, clock, agents)
+    runtime = build_runtime(settings, clock, agents, carriers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -266,11 +267,7 @@ def create_app(
             yield
         finally:
             stop.set()
-            await runtime.greetings.close()
-            await runtime.sandbox.close()
-            if runtime.twilio is not None:
-                await runtime.twilio.close()
-            await runtime.lookup.close()
+            await runtime.close()
             if worker_task is not None:
                 await worker_task
             await runtime.database.dispose()
@@ -280,13 +277,14 @@ def create_app(
         title="reachout", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
     )
     app.state.runtime = runtime
-    exposure = SandboxExposure(settings.sandbox_routes, runtime.directory.carrier_in_use)
+    carrier_routes = runtime.carriers.routes()
+    gated = [(routes.covers, routes.served) for routes in carrier_routes if routes.served is not None]
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         max_discarded_bytes=settings.max_discarded_body_bytes,
     )
-    app.add_middleware(SandboxGate, exposure=exposure)
+    app.add_middleware(MountGate, gates=gated)
     app.add_middleware(UnexpectedErrors)  # added last, so it wraps the others
 
     @app.exception_handler(RequestValidationError)
@@ -294,8 +292,8 @@ def create_app(
         return JSONResponse({"detail": describe(error.errors())}, status_code=400)
 
     async def hidden_paths() -> Callable[[str], bool]:
-        served = await exposure.served()
-        return lambda path: not served and is_sandbox_path(path)
+        closed = [covers for covers, served in gated if not await served()]
+        return lambda path: any(covers(path) for covers in closed)
 
     app.include_router(docs_router(OpenApiDocument(app, hidden_paths), app.title))
 
@@ -310,32 +308,17 @@ def create_app(
             return JSONResponse({"status": "migrating"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    if runtime.twilio is not None:
-        # Webhooks are signed with the token of the account the carrier sends through, wherever it came from.
-        app.include_router(
-            twilio_router(
-                runtime.database,
-                runtime.events,
-                runtime.clock,
-                auth_token=runtime.twilio.settings.auth_token,
-                public_url=runtime.twilio.settings.public_url,
-            )
-        )
-    app.include_router(polyai_router(runtime.directory, runtime.accept_greeting, runtime.lookup))
+    for routes in carrier_routes:
+        app.include_router(routes.router)
+    app.include_router(polyai_router(runtime.directory, runtime.accept_first_message, runtime.lookup))
     # Bland's `/v1/sms/conversations` comes before Amigo's `/v1/sms/{message_id}`, which would match it too.
     app.include_router(bland_router(runtime.directory, ConversationReader(runtime.database.read)))
     app.include_router(
         amigo_router(
-            runtime.directory, runtime.accept_greeting, MessageReader(runtime.database.read), runtime.lookup
-        )
-    )
-    app.include_router(
-        sandbox_router(
-            runtime.database,
-            runtime.sandbox,
-            runtime.events,
-            runtime.directory.carrier_of_number,
-            runtime.directory.carriers_beside,
+            runtime.directory,
+            runtime.accept_first_message,
+            MessageReader(runtime.database.read),
+            runtime.lookup,
         )
     )
     return app

@@ -73,10 +73,19 @@ def serve(
         # `limit_concurrency`: uvicorn checks it only once a request's headers are in, and answers 503 to
         # every request while that many connections are open, the last one admitted included; the connection
         # limit already bounds the requests in flight (one per connection; pipelined ones wait, taskless).
-        http=bounded_protocol(HttpLimits.from_settings(settings)),
+        http=bounded_protocol(_http_limits(settings)),
         # uvicorn annotates an int, but only hands it to loop.call_later: a fraction of a second works.
         timeout_keep_alive=settings.http_keep_alive_seconds,  # type: ignore[arg-type]
         timeout_graceful_shutdown=5,
+    )
+
+
+def _http_limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(
+        max_header_bytes=settings.http_max_header_bytes,
+        header_timeout_seconds=settings.http_header_timeout_seconds,
+        body_timeout_seconds=settings.http_body_timeout_seconds,
+        max_connections=settings.http_max_connections,
     )
 
 
@@ -96,6 +105,7 @@ def worker(config: ConfigOption = None) -> None:
         try:
             await runtime.worker.run(stop)
         finally:
+            await runtime.close()
             await runtime.database.dispose()
 
     uvloop.run(main())

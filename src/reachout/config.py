@@ -80,8 +80,12 @@ class Settings(BaseSettings):
     # How far ahead a paced sender's next slot may be for the dispatcher to claim it and wait for it. Longer
     # than the poll interval, so a busy sender's next message is claimed before its slot and sent on time.
     pacing_horizon_seconds: float = Field(default=0.5, ge=0.1)
+    # A send the carrier could not take is retried with exponential backoff from retry_base_seconds, capped
+    # at retry_cap_seconds, less a random share of up to retry_jitter (a carrier's Retry-After is honoured).
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_attempts: int = Field(default=8, gt=0)
+    retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    retry_jitter: float = Field(default=0.2, ge=0, le=1)
 
     # Conversations: texts arriving within the debounce window are answered as one turn; an agent gets
     # agent_timeout_seconds per turn and agent_max_attempts tries before the project's fallback text is sent.
@@ -89,6 +93,9 @@ class Settings(BaseSettings):
     agent_timeout_seconds: float = Field(default=10.0, gt=0)
     agent_max_attempts: int = Field(default=3, gt=0)
     agent_retry_base_seconds: float = Field(default=2.0, gt=0)
+    agent_retry_cap_seconds: float = Field(default=60.0, gt=0)
+    turn_batch_size: int = Field(default=20, gt=0)
+    turn_concurrency: int = Field(default=10, gt=0, description="Agent turns one worker works at once.")
 
     # Keyword answers (HELP, and the STOP and START confirmations) and agent fallbacks: at most one of each
     # kind per person and project within this window, however many texts ask for them.

@@ -25,6 +25,7 @@ from reachout.agents.pathway import (
     render,
     similarity,
 )
+from reachout.delivery.channels import Channel
 from reachout.provisioning import loader
 
 DEMO_FILE = Path(__file__).parents[2] / "demo.yaml"  # the demo ships the reminder; `make run` serves it
@@ -62,7 +63,7 @@ class Chat:
         return ConversationView(
             conversation_id="convo_0123456789abcdef01234567",
             project_id="clinic",
-            channel="sms",
+            channel=Channel.SMS,
             agent_number="+14155550100",
             user_number="+14155550123",
             history=tuple(self.history),
@@ -400,7 +401,7 @@ async def test_any_answer_at_any_node_leads_somewhere_and_the_same_call_gives_th
     assert turn == await reminder.respond(view, text)  # a retried call must not see the first one
     assert turn.state["node"] in reminder.spec.nodes
     target = reminder.spec.nodes[turn.state["node"]]
-    assert turn.end is target.end
+    assert turn.end == target.end
     assert turn.reply is not None
     assert "{" not in turn.reply
 

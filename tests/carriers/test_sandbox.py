@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from reachout.carriers.base import Accepted, OutboundText, Rejected
+from reachout.carriers.base import Accepted, OutboundText, Rejected, TextCarrier
 from reachout.carriers.sandbox.models import SandboxMessage
 from reachout.carriers.sandbox.rules import MAGIC_TO_NUMBERS, SandboxLookup, fate_of
+from reachout.delivery.channels import Channel
 from reachout.messaging.models import Message
 from reachout.phones.lookup import LineType
 from reachout.phones.numbers import parse_e164
@@ -264,7 +265,7 @@ async def test_a_landline_the_gates_did_not_see_is_accepted_then_undelivered_wit
     service: Service, landline: str
 ) -> None:
     """A carrier takes a text to a landline and fails it on the network's side, as Twilio does."""
-    sandbox = service.runtime.sandbox
+    sandbox = sandbox_of(service)
     result = await sandbox.send(outbound(str(uuid.uuid4()), to=landline))
     assert isinstance(result, Accepted)
     await service.settle()
@@ -292,16 +293,25 @@ async def test_the_sandbox_lookup_answers_by_its_rules(number: str, line_type: L
 # --- idempotency --------------------------------------------------------------------------------------------
 
 
+def sandbox_of(service: Service) -> TextCarrier:
+    return service.runtime.carriers.get("sandbox")
+
+
 def outbound(reference: str, to: str = USER) -> OutboundText:
     return OutboundText(
-        reference=reference, channel="sms", from_number=SENDER, to_number=to, body="Hi Jane", num_segments=1
+        reference=reference,
+        channel=Channel.SMS,
+        from_number=SENDER,
+        to_number=to,
+        body="Hi Jane",
+        num_segments=1,
     )
 
 
 async def test_a_repeated_send_is_the_same_send(service: Service) -> None:
     reference = str(uuid.uuid4())
-    first = await service.runtime.sandbox.send(outbound(reference))
-    second = await service.runtime.sandbox.send(outbound(reference))
+    first = await sandbox_of(service).send(outbound(reference))
+    second = await sandbox_of(service).send(outbound(reference))
 
     assert isinstance(first, Accepted) and SID.fullmatch(first.sid)
     assert second == first
@@ -310,20 +320,20 @@ async def test_a_repeated_send_is_the_same_send(service: Service) -> None:
 
 async def test_concurrent_repeats_are_one_send(service: Service) -> None:
     reference = str(uuid.uuid4())
-    results = await asyncio.gather(*(service.runtime.sandbox.send(outbound(reference)) for _ in range(4)))
+    results = await asyncio.gather(*(sandbox_of(service).send(outbound(reference)) for _ in range(4)))
     assert len(set(results)) == 1 and isinstance(results[0], Accepted)
     assert await sandbox_rows(service) == 1
 
 
 async def test_different_references_are_different_sends(service: Service) -> None:
-    first = await service.runtime.sandbox.send(outbound(str(uuid.uuid4())))
-    second = await service.runtime.sandbox.send(outbound(str(uuid.uuid4())))
+    first = await sandbox_of(service).send(outbound(str(uuid.uuid4())))
+    second = await sandbox_of(service).send(outbound(str(uuid.uuid4())))
     assert isinstance(first, Accepted) and isinstance(second, Accepted)
     assert first.sid != second.sid
     assert await sandbox_rows(service) == 2
 
 
 async def test_a_refused_send_stores_nothing(service: Service) -> None:
-    result = await service.runtime.sandbox.send(outbound(str(uuid.uuid4()), to="+15005550001"))
+    result = await sandbox_of(service).send(outbound(str(uuid.uuid4()), to="+15005550001"))
     assert isinstance(result, Rejected) and result.failure.code == 21211
     assert await sandbox_rows(service) == 0

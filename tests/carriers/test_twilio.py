@@ -20,6 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from reachout.carriers.base import Accepted, CarrierUnavailable, OutboundText, Rejected, SendResult
 from reachout.carriers.twilio.carrier import TwilioCarrier, TwilioSettings
+from reachout.delivery.channels import Channel
 from tests.support.processes import free_port
 from tests.support.twilio_emulator import (
     ACCOUNT_SID,
@@ -49,7 +50,7 @@ def carrier_for(
     )
 
 
-def text(to: str = USER, channel: str = "sms", body: str = "Hi Jane") -> OutboundText:
+def text(to: str = USER, channel: Channel = Channel.SMS, body: str = "Hi Jane") -> OutboundText:
     return OutboundText(
         reference="ref-1", channel=channel, from_number=SENDER, to_number=to, body=body, num_segments=1
     )
@@ -76,7 +77,7 @@ async def test_a_send_is_the_librarys_create_with_a_status_callback(
 async def test_whatsapp_addresses_carry_the_channel_prefix(emulator: TwilioEmulator) -> None:
     carrier = carrier_for(emulator)
     try:
-        assert isinstance(await carrier.send(text(channel="whatsapp")), Accepted)
+        assert isinstance(await carrier.send(text(channel=Channel.WHATSAPP)), Accepted)
     finally:
         await carrier.close()
     [form] = emulator.creates()
@@ -213,7 +214,7 @@ async def test_a_messaging_service_send_names_the_service_and_the_chosen_sender(
 
 
 async def test_a_content_template_is_sent_instead_of_the_body(account: TwilioEmulator) -> None:
-    [result] = await send_all(account, content_text(channel="whatsapp"))
+    [result] = await send_all(account, content_text(channel=Channel.WHATSAPP))
     assert isinstance(result, Accepted)
     [form] = account.creates()
     assert "Body" not in form

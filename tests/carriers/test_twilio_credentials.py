@@ -85,7 +85,7 @@ async def test_the_files_credentials_configure_the_carrier_and_the_webhooks(
     settings = make_settings(database_url, config=path, public_url=f"http://127.0.0.1:{port}")
     assert settings.twilio_account_sid is None and settings.twilio_auth_token is None
     async with served(settings, clock, emulator, port) as live:
-        assert live.runtime.twilio is not None
+        assert live.runtime.carrier("twilio") is not None
         sid = await live.greet_and_dispatch()  # the emulator took the file's account sid and token
         assert (await emulator.report(sid, "delivered")).status_code == 204  # signed with that token
         assert (await emulator.text_in(USER, SENDER, "thanks")).status_code == 200
@@ -144,7 +144,7 @@ async def test_without_an_account_anywhere_there_is_no_twilio(
         database_url, config=config_file(tmp_path, None), public_url=f"http://127.0.0.1:{port}"
     )
     async with served(settings, clock, emulator, port) as live:
-        assert live.runtime.twilio is None
+        assert live.runtime.carrier("twilio") is None
         assert (await emulator.text_in(USER, SENDER, "hello")).status_code == 404
 
 
@@ -171,11 +171,15 @@ async def test_the_auth_token_never_reaches_a_log_line_or_a_repr(
     )
     settings = make_settings(database_url, config=path, public_url=f"http://127.0.0.1:{port}")
     async with served(settings, clock, emulator, port) as live:
-        assert live.runtime.twilio is not None
+        assert live.runtime.carrier("twilio") is not None
         sid = await live.greet_and_dispatch()
         await emulator.report(sid, "delivered")
         await emulator.text_in(USER, SENDER, "forged", signature="Zm9yZ2Vk")  # logged as refused
-        shown = [repr(live.runtime.twilio.settings), repr(settings), repr(loader.load(path))]
+        shown = [
+            repr(getattr(live.runtime.carrier("twilio"), "settings", None)),
+            repr(settings),
+            repr(loader.load(path)),
+        ]
         shown.append(str(loader.load(path).carriers.twilio))
     out = capsys.readouterr()
     assert "Twilio carrier configured" in out.err and "refused" in out.err  # the lines were captured

@@ -17,10 +17,10 @@ from reachout.app import Runtime, create_app
 from reachout.carriers.base import InboundText, StatusReport
 from reachout.carriers.twilio.carrier import INBOUND_PATH
 from reachout.carriers.twilio.webhooks import twilio_router
+from reachout.conversations.carrier_events import ConversationCarrierEvents
 from reachout.conversations.models import Conversation
 from reachout.db.engine import Database
 from reachout.kit.clock import FakeClock
-from reachout.messaging.carrier_events import MessagingCarrierEvents
 from reachout.messaging.models import Message
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
@@ -198,7 +198,7 @@ class LosesTheRace:
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._real = MessagingCarrierEvents(debounce_seconds=DEBOUNCE)
+        self._real = ConversationCarrierEvents(debounce_seconds=DEBOUNCE)
         self.calls = 0
 
     async def statuses(self, session: Any, reports: Sequence[StatusReport]) -> None:

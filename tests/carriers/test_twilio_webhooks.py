@@ -12,8 +12,8 @@ from twilio.request_validator import RequestValidator
 
 from reachout.app import create_app
 from reachout.carriers.twilio.webhooks import twilio_router
+from reachout.conversations.carrier_events import ConversationCarrierEvents
 from reachout.kit.clock import FakeClock
-from reachout.messaging.carrier_events import MessagingCarrierEvents
 from reachout.messaging.models import Message, MessageStatusEvent
 from tests.conftest import Service, make_settings
 from tests.dialects.test_polyai import EXAMPLE, HEADERS
@@ -28,7 +28,7 @@ PATH = "/v1/webhook/twilio/sms-status"
 async def hooked(database_url: str, clock: FakeClock) -> AsyncIterator[Service]:
     app = create_app(make_settings(database_url), clock=clock, run_worker=False)
     runtime = app.state.runtime
-    events = MessagingCarrierEvents(debounce_seconds=2.0)
+    events = ConversationCarrierEvents(debounce_seconds=2.0)
     app.include_router(
         twilio_router(runtime.database, events, clock, auth_token=AUTH_TOKEN, public_url=PUBLIC_URL)
     )

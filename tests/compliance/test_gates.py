@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from reachout.compliance import gates
+from reachout.delivery.channels import Channel
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit.gcra import Rate
 from reachout.phones.lookup import LineFacts, LineType, LookupUnavailable
@@ -60,7 +61,7 @@ class Failing:
 
 
 async def test_a_lookup_outage_or_surprise_lets_the_send_through() -> None:
-    check = gates.SendCheck(PROJECT, Capability.SMS, "+14155551234", "to", use_case=USE_CASE)
+    check = gates.SendCheck(PROJECT, Channel.SMS, "+14155551234", "to", use_case=USE_CASE)
     for error in (LookupUnavailable("down"), RuntimeError("database is locked"), ValueError("bad JSON")):
         admitted = await gates.admit(check, Failing(error))
         assert admitted.recipient.e164 == "+14155551234"
@@ -74,7 +75,7 @@ async def test_a_whatsapp_send_is_not_refused_for_a_landline() -> None:
 
 
 def test_the_use_case_state_names_the_first_problem() -> None:
-    assert gates.use_case_state(PROJECT, USE_CASE, Capability.SMS) == (None, PROJECT.numbers)
+    assert gates.use_case_state(PROJECT, USE_CASE, Channel.SMS) == (None, PROJECT.numbers)
     cases = [
         (replace(USE_CASE, deleted=True, active=False), ErrorCode.USE_CASE_NOT_FOUND),
         (replace(USE_CASE, active=False, brand=BrandStatus.SUSPENDED), ErrorCode.USE_CASE_INACTIVE),
@@ -83,7 +84,7 @@ def test_the_use_case_state_names_the_first_problem() -> None:
         (replace(USE_CASE, brand=BrandStatus.SUSPENDED), ErrorCode.BRAND_SUSPENDED),
     ]
     for use_case, code in cases:
-        refusal, _ = gates.use_case_state(PROJECT, use_case, Capability.SMS)
+        refusal, _ = gates.use_case_state(PROJECT, use_case, Channel.SMS)
         assert refusal is not None and refusal.code is code
 
 
@@ -108,7 +109,7 @@ class Answering:
     ],
 )
 async def test_a_lookups_landline_or_no_such_number_refuses(facts: LineFacts, code: ErrorCode) -> None:
-    check = gates.SendCheck(PROJECT, Capability.SMS, "+14155551234", "to", use_case=USE_CASE)
+    check = gates.SendCheck(PROJECT, Channel.SMS, "+14155551234", "to", use_case=USE_CASE)
     with pytest.raises(ReachoutError) as refused:
         await gates.admit(check, Answering(facts))
     assert refused.value.code is code

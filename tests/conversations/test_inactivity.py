@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from reachout.conversations import repository
+from reachout.conversations import jobs_repository
+from reachout.kit.jobs.leases import Lease
 from reachout.tenancy.settings import WARNING_TEXT
 from tests.conversations.test_turns import conversations, greet
 from tests.support.chat import Chat
@@ -78,8 +79,8 @@ async def test_a_timer_leased_by_a_worker_that_died_fires_once_its_lease_expires
     chat.clock.advance(DAY)
     runtime = chat.service.runtime
     async with runtime.database.write.begin() as session:  # a worker leases the due warning, then dies
-        lease_until = chat.clock.now() + timedelta(seconds=runtime.settings.lease_seconds)
-        [leased] = await repository.claim_jobs(session, chat.clock.now(), lease_until, limit=10)
+        lease = Lease.take("dead", chat.clock.now() + timedelta(seconds=runtime.settings.lease_seconds))
+        [leased] = await jobs_repository.claim(session, chat.clock.now(), lease, limit=10)
     assert leased.kind == "inactivity_warning"
     await chat.service.work()
     assert WARNING_TEXT not in await chat.received()  # still held by the dead worker's lease

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from reachout.carriers.base import InboundText
+from reachout.conversations.carrier_events import ConversationCarrierEvents
 from reachout.conversations.models import Conversation, ConversationEvent, ConversationJob
-from reachout.messaging.carrier_events import MessagingCarrierEvents
+from reachout.delivery.channels import Channel
 from reachout.messaging.models import Message
 from tests.dialects.test_polyai import EXAMPLE, HEADERS
 from tests.support.chat import DEBOUNCE, Chat
@@ -65,14 +66,14 @@ async def test_a_duplicate_inbound_webhook_is_one_message_and_one_turn(chat: Cha
     await greet(chat)
     text = InboundText(
         sid="SM" + "1" * 32,
-        channel="sms",
+        channel=Channel.SMS,
         from_number=USER,
         to_number=SENDER,
         body="Can I move it to 3pm instead?",
         received_at=chat.clock.now(),
         carrier="sandbox",
     )
-    events = MessagingCarrierEvents(debounce_seconds=DEBOUNCE)
+    events = ConversationCarrierEvents(debounce_seconds=DEBOUNCE)
     for _ in range(2):  # the carrier retries its webhook
         async with chat.service.runtime.database.write.begin() as session:
             await events.inbound(session, text)

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from reachout.db.engine import open_database
-from reachout.db.registry import metadata
+from reachout.tables import metadata
 
 
 async def test_models_and_migrations_agree(database_url: str) -> None:

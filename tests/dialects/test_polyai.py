@@ -483,7 +483,7 @@ async def test_unexpected_error_is_500_with_a_detail(
         async def broken(_: Any) -> Any:
             raise RuntimeError("database on fire")
 
-        monkeypatch.setattr(runtime.greetings, "submit", broken)
+        monkeypatch.setattr(runtime.first_messages, "submit", broken)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
             response = await client.post(PATH, json=EXAMPLE, headers=HEADERS)

@@ -14,7 +14,7 @@ from reachout.carriers.sandbox.rules import SandboxLookup
 from reachout.dialects import amigo, bland, polyai
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit.gcra import Rate
-from reachout.messaging.service import plan_greeting
+from reachout.outreach.service import plan_greeting
 from reachout.tenancy.enums import Capability, Environment, NumberKind
 from reachout.tenancy.schemas import ProjectView, SenderNumber
 

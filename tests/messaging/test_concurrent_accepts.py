@@ -13,7 +13,7 @@ from reachout.db.engine import Database, open_database
 from reachout.db.group_commit import GroupCommitter
 from reachout.kit.clock import FakeClock
 from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
-from reachout.messaging.service import plan_greeting, send_greetings
+from reachout.outreach.service import accept_first_messages, plan_greeting
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.tenancy.service import Directory, RateLimiter
@@ -49,12 +49,12 @@ async def test_first_greetings_of_a_project_from_two_processes_both_succeed(
         greeting = await plan_greeting(project, to_number=USER, body="Hi", agent_number=SENDER)
         other_process: GroupCommitter[OutboundRequest, AcceptedMessage] = GroupCommitter(
             second.write,
-            lambda session, requests: send_greetings(session, requests, clock.now(), RateLimiter()),
+            lambda session, requests: accept_first_messages(session, requests, clock.now(), RateLimiter()),
             max_batch=10,
         )
         async with first.write.begin() as session:
             # This process creates the project's rate-limit row and the user's open session...
-            await send_greetings(session, [greeting], clock.now(), RateLimiter())
+            await accept_first_messages(session, [greeting], clock.now(), RateLimiter())
             # ...while the other process's transaction tries to create the same row and waits for ours.
             racing = asyncio.create_task(other_process.submit(greeting))
             await waiting_on_a_lock(first)

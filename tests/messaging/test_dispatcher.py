@@ -16,23 +16,26 @@ from reachout.carriers.base import (
     Rejected,
     SendResult,
 )
-from reachout.carriers.failures import failure_for
 from reachout.carriers.registry import CarrierRegistry
 from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.models import SandboxMessage
 from reachout.db.engine import Database
+from reachout.delivery.channels import Channel
+from reachout.delivery.failures import failure_for
 from reachout.kit.clock import FakeClock
-from reachout.messaging import delivery, service
+from reachout.kit.jobs.retry import RetryStrategy
+from reachout.messaging import claims, service
 from reachout.messaging.dispatcher import Dispatcher
 from reachout.messaging.models import Message, MessageStatusEvent
 from reachout.messaging.schemas import ConversationText
-from reachout.messaging.service import plan_greeting
+from reachout.outreach import service as outreach
+from reachout.outreach.service import plan_greeting
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.tenancy.service import Directory, RateLimiter
 from tests.support.provisioning import CONNECTOR, USER, standard_document
 
-RETRY = delivery.RetryPolicy(base_seconds=2.0, max_attempts=3)
+RETRY = RetryStrategy(base_seconds=2.0, max_attempts=3, jitter=0.0)
 LEASE = timedelta(seconds=30)
 
 
@@ -64,7 +67,7 @@ class ScriptedCarrier:
 async def accept_one(database: Database, clock: FakeClock) -> str:
     project = await Directory(database.read, 0).project_for_connector("acme", CONNECTOR)
     async with database.write.begin() as session:
-        [accepted] = await service.send_greetings(
+        [accepted] = await outreach.accept_first_messages(
             session,
             [await plan_greeting(project, to_number=USER, body="Hello", agent_number=None)],
             clock.now(),
@@ -77,7 +80,7 @@ async def accept_one(database: Database, clock: FakeClock) -> str:
 def dispatcher(database: Database, clock: FakeClock, carrier: object) -> Dispatcher:
     return Dispatcher(
         database,
-        CarrierRegistry({CarrierKind.SANDBOX: carrier}),  # type: ignore[dict-item]
+        CarrierRegistry.of_texts({CarrierKind.SANDBOX: carrier}),  # type: ignore[dict-item]
         clock,
         owner="test-worker",
         batch_size=10,
@@ -107,15 +110,15 @@ async def test_a_retryable_refusal_is_retried_with_backoff_under_the_same_refere
     message_id = await accept_one(database, clock)
     worker = dispatcher(database, clock, carrier)
 
-    assert await worker.dispatch_once() == 1
+    assert await worker.run_once() == 1
     queued = await message(database, message_id)
     assert (queued.status, queued.attempts, queued.lease_owner) == ("queued", 1, None)
     assert queued.next_attempt_at == clock.now() + timedelta(seconds=2)
 
     clock.advance(1.9)
-    assert await worker.dispatch_once() == 0, "not before the backoff has passed"
+    assert await worker.run_once() == 0, "not before the backoff has passed"
     clock.advance(0.1)
-    assert await worker.dispatch_once() == 1
+    assert await worker.run_once() == 1
     sent = await message(database, message_id)
     assert (sent.status, sent.carrier_sid, sent.attempts) == ("sending", "SM" + "a" * 32, 2)
     assert [c.reference for c in carrier.calls] == [message_id, message_id]
@@ -126,21 +129,21 @@ async def test_retries_stop_at_the_limit_and_the_message_fails(database: Databas
     message_id = await accept_one(database, clock)
     worker = dispatcher(database, clock, carrier)
     for _ in range(3):
-        assert await worker.dispatch_once() == 1
+        assert await worker.run_once() == 1
         clock.advance(3600)
     failed = await message(database, message_id)
     assert (failed.status, failed.error_code, failed.attempts) == ("failed", 20429, 3)
-    assert await worker.dispatch_once() == 0
+    assert await worker.run_once() == 0
 
 
 async def test_an_unreachable_carrier_is_retried_later(database: Database, clock: FakeClock) -> None:
     carrier = ScriptedCarrier(CarrierUnavailable("connect timeout"), Accepted("SM" + "b" * 32))
     message_id = await accept_one(database, clock)
     worker = dispatcher(database, clock, carrier)
-    await worker.dispatch_once()
+    await worker.run_once()
     assert (await message(database, message_id)).status == "queued"
     clock.advance(2)
-    await worker.dispatch_once()
+    await worker.run_once()
     assert (await message(database, message_id)).status == "sending"
 
 
@@ -150,10 +153,10 @@ async def test_an_unknown_outcome_the_carrier_did_take_is_recorded_not_resent(
     carrier = ScriptedCarrier(CarrierUnavailable("read timeout"))
     message_id = await accept_one(database, clock)
     worker = dispatcher(database, clock, carrier)
-    await worker.dispatch_once()
+    await worker.run_once()
     carrier.held = Accepted("SM" + "c" * 32)  # it had reached the carrier after all
     clock.advance(2)
-    await worker.dispatch_once()
+    await worker.run_once()
     handed = await message(database, message_id)
     assert (handed.status, handed.carrier_sid) == ("sending", "SM" + "c" * 32)
     assert len(carrier.calls) == 1 and len(carrier.finds) == 1
@@ -163,15 +166,15 @@ async def test_nothing_is_resent_while_the_carrier_cannot_tell(database: Databas
     carrier = ScriptedCarrier(CarrierUnavailable("read timeout"), Accepted("SM" + "d" * 32))
     message_id = await accept_one(database, clock)
     worker = dispatcher(database, clock, carrier)
-    await worker.dispatch_once()
+    await worker.run_once()
     carrier.held = CarrierUnavailable("listing timed out")
     clock.advance(2)
-    await worker.dispatch_once()
+    await worker.run_once()
     assert (await message(database, message_id)).status == "queued"
     assert len(carrier.calls) == 1  # not sent again blind
     carrier.held = None  # the carrier now says it never got it
     clock.advance(10)
-    await worker.dispatch_once()
+    await worker.run_once()
     assert (await message(database, message_id)).carrier_sid == "SM" + "d" * 32
     assert len(carrier.calls) == 2
 
@@ -179,7 +182,7 @@ async def test_nothing_is_resent_while_the_carrier_cannot_tell(database: Databas
 async def test_a_permanent_refusal_fails_at_once(database: Database, clock: FakeClock) -> None:
     carrier = ScriptedCarrier(Rejected(failure_for(21211)))
     message_id = await accept_one(database, clock)
-    await dispatcher(database, clock, carrier).dispatch_once()
+    await dispatcher(database, clock, carrier).run_once()
     failed = await message(database, message_id)
     assert (failed.status, failed.error_code, failed.errored_at) == ("failed", 21211, clock.now())
     assert failed.handed_off_at is None
@@ -194,7 +197,7 @@ async def test_a_sender_unprovisioned_after_accept_fails_with_21606(
     async with database.write.begin() as session:
         await provisioning.apply(session, loader.parse(document, "test"), clock.now())
     carrier = ScriptedCarrier()
-    await dispatcher(database, clock, carrier).dispatch_once()
+    await dispatcher(database, clock, carrier).run_once()
     assert carrier.calls == []
     failed = await message(database, message_id)
     assert (failed.status, failed.error_code) == ("failed", 21606)
@@ -206,13 +209,13 @@ async def test_an_abandoned_claim_is_sent_again_once_its_lease_expires(
     message_id = await accept_one(database, clock)
     # A worker claims the message and dies before recording anything.
     async with database.write.begin() as session:
-        [claimed] = (await delivery.claim(session, clock, "dead-worker", LEASE, 0.5, 10)).messages
+        [claimed] = (await claims.claim(session, clock, "dead-worker", LEASE, 0.5, 10)).messages
     assert claimed.id == message_id
 
     worker = dispatcher(database, clock, sandbox)
-    assert await worker.dispatch_once() == 0, "the lease is still held"
+    assert await worker.run_once() == 0, "the lease is still held"
     clock.advance(31)
-    assert await worker.dispatch_once() == 1
+    assert await worker.run_once() == 1
     handed_off = await message(database, message_id)
     assert (handed_off.status, handed_off.attempts) == ("sending", 2)
 
@@ -223,12 +226,12 @@ async def test_a_repeated_hand_off_reaches_the_sandbox_once(
     """The crash window: the carrier took the message, the worker died before recording it."""
     message_id = await accept_one(database, clock)
     async with database.write.begin() as session:
-        [claimed] = (await delivery.claim(session, clock, "dead", LEASE, 0.5, 10)).messages
-    text = OutboundText(claimed.id, "sms", claimed.from_number, claimed.to_number, claimed.body, 1)
+        [claimed] = (await claims.claim(session, clock, "dead", LEASE, 0.5, 10)).messages
+    text = OutboundText(claimed.id, Channel.SMS, claimed.from_number, claimed.to_number, claimed.body, 1)
     first = await sandbox.send(text)
     assert isinstance(first, Accepted)
     clock.advance(31)
-    await dispatcher(database, clock, sandbox).dispatch_once()
+    await dispatcher(database, clock, sandbox).run_once()
     async with database.read() as session:
         rows = (await session.execute(select(func.count()).select_from(SandboxMessage))).scalar_one()
         handoffs = (
@@ -265,17 +268,17 @@ async def test_twins_retried_in_one_batch_never_settle_on_the_same_sid(
     """The same answer queued twice (a HELP sent twice), both re-tried after a crash in which one got out."""
     first = await message(database, await accept_one(database, clock))
     twin = ConversationText(
-        "clinic", first.conversation_id, "sms", first.from_number or "", USER, "Reply HELP"
+        "clinic", first.conversation_id, Channel.SMS, first.from_number or "", USER, "Reply HELP"
     )
     async with database.write.begin() as session:
         await service.queue_texts(session, [twin, twin], clock.now())
-        claim = await delivery.claim(session, clock, "dead", LEASE, 0.5, 10)
+        claim = await claims.claim(session, clock, "dead", LEASE, 0.5, 10)
     carrier = ListingCarrier()
     [one_twin, *_] = [m for m in claim.messages if m.body == "Reply HELP"]
-    await carrier.send(OutboundText(one_twin.id, "sms", one_twin.from_number, USER, one_twin.body, 1))
+    await carrier.send(OutboundText(one_twin.id, Channel.SMS, one_twin.from_number, USER, one_twin.body, 1))
 
     clock.advance(31)
-    await dispatcher(database, clock, carrier).dispatch_once()
+    await dispatcher(database, clock, carrier).run_once()
     async with database.read() as session:
         rows = (
             await session.execute(
@@ -305,18 +308,20 @@ async def test_an_unexpected_error_in_one_send_is_retried_and_the_rest_of_the_ba
     database: Database, clock: FakeClock
 ) -> None:
     first = await message(database, await accept_one(database, clock))
-    other = ConversationText("clinic", first.conversation_id, "sms", first.from_number or "", USER, "Other")
+    other = ConversationText(
+        "clinic", first.conversation_id, Channel.SMS, first.from_number or "", USER, "Other"
+    )
     async with database.write.begin() as session:
         [other_id] = await service.queue_texts(session, [other], clock.now())
     carrier = StumblingCarrier("Hello")
     worker = dispatcher(database, clock, carrier)
-    assert await worker.dispatch_once() == 2
+    assert await worker.run_once() == 2
     stumbled, sent = await message(database, first.id), await message(database, other_id)
     assert (stumbled.status, stumbled.lease_owner, stumbled.attempts) == ("queued", None, 1)
     assert (sent.status, sent.carrier_sid) == ("sending", carrier.sent[0][0])
 
     clock.advance(RETRY.base_seconds)
-    assert await worker.dispatch_once() == 1
+    assert await worker.run_once() == 1
     assert (await message(database, first.id)).status == "sending", "retried, after asking the carrier first"
     assert [body for _, body in carrier.sent] == ["Other", "Hello"]
 
@@ -325,12 +330,12 @@ def test_a_pacing_horizon_no_longer_than_the_lead_is_refused(database: Database,
     with pytest.raises(ValueError, match="must exceed the lead"):
         Dispatcher(
             database,
-            CarrierRegistry({}),
+            CarrierRegistry.of_texts({}),
             clock,
             owner="w",
             batch_size=10,
             concurrency=4,
             lease_seconds=30,
             retry=RETRY,
-            horizon_seconds=delivery.PACING_LEAD_SECONDS,
+            horizon_seconds=claims.PACING_LEAD_SECONDS,
         )

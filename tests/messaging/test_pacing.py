@@ -12,16 +12,19 @@ import pytest
 from sqlalchemy import insert, select
 
 from reachout.carriers.base import Accepted, CarrierKind, OutboundText, Rejected, SendResult
-from reachout.carriers.failures import failure_for
 from reachout.carriers.registry import CarrierRegistry
 from reachout.compliance import service as compliance
 from reachout.db.engine import Database
+from reachout.delivery.channels import Channel
+from reachout.delivery.failures import failure_for
 from reachout.kit.clock import Clock, FakeClock, SystemClock
-from reachout.messaging import delivery, service
+from reachout.kit.jobs.retry import RetryStrategy
+from reachout.messaging import claims, results, service
 from reachout.messaging.dispatcher import Dispatcher
 from reachout.messaging.models import Message
 from reachout.messaging.schemas import ConversationText, SendOutcome
-from reachout.messaging.service import plan_greeting
+from reachout.outreach import service as outreach
+from reachout.outreach.service import plan_greeting
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.routing.models import PacingState
@@ -62,7 +65,7 @@ async def provision(database: Database, clock: FakeClock, **numbers: dict[str, A
 async def accept(database: Database, clock: Clock, body: str, user: str, sender: str = SENDER) -> str:
     project = await Directory(database.read, 0).project_for_connector("acme", CONNECTOR)
     async with database.write.begin() as session:
-        [accepted] = await service.send_greetings(
+        [accepted] = await outreach.accept_first_messages(
             session,
             [await plan_greeting(project, to_number=user, body=body, agent_number=sender)],
             clock.now(),
@@ -75,13 +78,13 @@ async def accept(database: Database, clock: Clock, body: str, user: str, sender:
 def dispatcher(database: Database, clock: Clock, carrier: ClockedCarrier, batch: int = 10) -> Dispatcher:
     return Dispatcher(
         database,
-        CarrierRegistry({CarrierKind.SANDBOX: carrier}),  # type: ignore[dict-item]
+        CarrierRegistry.of_texts({CarrierKind.SANDBOX: carrier}),  # type: ignore[dict-item]
         clock,
         owner="pacer",
         batch_size=batch,
         concurrency=4,
         lease_seconds=30,
-        retry=delivery.RetryPolicy(2.0, 3),
+        retry=RetryStrategy(2.0, 3, jitter=0.0),
         horizon_seconds=0.5,
     )
 
@@ -91,7 +94,7 @@ async def run_until_sent(worker: Dispatcher, clock: FakeClock, carrier: ClockedC
     for _ in range(2000):
         if len(carrier.sends) >= count:
             return
-        if await worker.dispatch_once() == 0:
+        if await worker.run_once() == 0:
             clock.advance(0.2)
     raise AssertionError(f"only {len(carrier.sends)} of {count} sends happened")
 
@@ -110,7 +113,7 @@ async def test_a_one_mps_number_sends_a_segment_a_second_on_time(
     start = clock.now()
     carrier = ClockedCarrier(clock)
     await run_until_sent(dispatcher(database, clock, carrier), clock, carrier, 5)
-    lead = timedelta(seconds=delivery.PACING_LEAD_SECONDS)  # the claim commits before the first goes
+    lead = timedelta(seconds=claims.PACING_LEAD_SECONDS)  # the claim commits before the first goes
     assert [at - start for at, _ in carrier.sends] == [lead + timedelta(seconds=n) for n in range(5)]
     assert [t.body for _, t in carrier.sends] == [f"Hello {n}" for n in range(5)], "first come, first sent"
 
@@ -164,7 +167,7 @@ async def test_a_reply_overtakes_first_messages_queued_on_its_sender(
     async with database.write.begin() as session:
         await service.queue_texts(
             session,
-            [ConversationText("clinic", conversation_id, "sms", SENDER, "+14155552000", "Your reply")],
+            [ConversationText("clinic", conversation_id, Channel.SMS, SENDER, "+14155552000", "Your reply")],
             clock.now(),
         )
     await run_until_sent(worker, clock, carrier, 5)
@@ -178,7 +181,7 @@ async def test_a_message_queued_past_its_validity_period_is_canceled_with_30036(
     message_id = await accept(database, clock, "Too late", "+14155552000")
     clock.advance(36_000)
     carrier = ClockedCarrier(clock)
-    assert await dispatcher(database, clock, carrier).dispatch_once() == 1
+    assert await dispatcher(database, clock, carrier).run_once() == 1
     assert carrier.sends == []
     async with database.read() as session:
         row = await session.get(Message, message_id)
@@ -200,7 +203,7 @@ async def test_a_backlog_longer_than_the_validity_period_cancels_its_tail_at_exp
     carrier = ClockedCarrier(clock)
     worker = dispatcher(database, clock, carrier)
     for _ in range(20):
-        if await worker.dispatch_once() == 0:
+        if await worker.run_once() == 0:
             clock.advance(0.2)
     async with database.read() as session:
         rows = {
@@ -221,7 +224,7 @@ async def test_a_carrier_refusal_because_the_person_unsubscribed_records_an_opt_
             return Rejected(failure_for(code))
 
     message_id = await accept(database, clock, "Hello", "+14155552000")
-    await dispatcher(database, clock, Refusing(clock)).dispatch_once()
+    await dispatcher(database, clock, Refusing(clock)).run_once()
     async with database.read() as session:
         row = await session.get(Message, message_id)
         assert row is not None and (row.status, row.error_code) == ("failed", code)
@@ -250,7 +253,7 @@ async def test_slots_start_from_when_the_lines_rows_were_locked_not_from_before(
     holder = asyncio.create_task(another_claim_holding_the_row())
     await asyncio.sleep(0.05)
     while len(carrier.sends) < 6:
-        if await worker.dispatch_once() == 0:
+        if await worker.run_once() == 0:
             await asyncio.sleep(0.02)
     await holder
     assert min(gaps(carrier)) >= 0.1 - 0.02, gaps(carrier)
@@ -262,17 +265,16 @@ async def test_two_transactions_recording_one_persons_opt_out_both_commit(
 ) -> None:
     ids = [await accept(database, clock, body, "+14155552000") for body in ("one", "two")]
     async with database.write.begin() as session:
-        claimed = {
-            m.id: m
-            for m in (await delivery.claim(session, clock, "w", timedelta(seconds=30), 0.5, 10)).messages
-        }
+        claim = await claims.claim(session, clock, "w", timedelta(seconds=30), 0.5, 10)
+        claimed = {m.id: m for m in claim.messages}
+    assert claim.lease is not None
     refused = Rejected(failure_for(21610))
 
     async def record(message_id: str, hold: float) -> None:
         async with database.write.begin() as session:
             outcome = SendOutcome(claimed[message_id], "sandbox", refused)
-            await delivery.record_send_results(
-                session, [outcome], clock.now(), delivery.RetryPolicy(2.0, 3), "w"
+            await results.record_send_results(
+                session, [outcome], clock.now(), RetryStrategy(2.0, 3, jitter=0.0), claim.lease
             )
             await asyncio.sleep(hold)  # the rest of a worker's transaction
 

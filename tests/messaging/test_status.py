@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reachout.messaging.status import (
+from reachout.delivery.status import (
     TERMINAL_STATUSES,
     MessageStatus,
     TransitionOutcome,

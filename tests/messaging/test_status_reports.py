@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from reachout.carriers.base import StatusReport
-from reachout.messaging import delivery
+from reachout.delivery.status import MessageStatus
+from reachout.messaging import reports as delivery
 from reachout.messaging.models import Message, MessageStatusEvent
-from reachout.messaging.status import MessageStatus
 from tests.conftest import Service
 from tests.messaging.test_pipeline import messages, send
 

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from reachout.cli import app as cli
-from reachout.db.registry import metadata
 from reachout.messaging.models import Message
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.provisioning.loader import ProvisioningError
 from reachout.provisioning.schema import ProvisioningFile
+from reachout.tables import metadata
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, UseCase
 from tests.conftest import Service

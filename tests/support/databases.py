@@ -14,7 +14,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from reachout.db import migrate
-from reachout.db.registry import metadata
+from reachout.tables import metadata
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -10,9 +10,12 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from reachout.conversations import jobs_repository as jobs
 from reachout.conversations import repository as conversations
-from reachout.conversations.models import ConversationJob, ConversationStatus, JobKind
+from reachout.conversations.models import ConversationJob, JobKind
+from reachout.conversations.schemas import NewConversation, SessionKey
 from reachout.db.engine import open_database
+from reachout.delivery.channels import Channel
 from reachout.kit.clock import SystemClock
 from reachout.messaging.models import Message
 from reachout.provisioning import loader
@@ -49,23 +52,12 @@ async def test_two_workers_fire_each_due_timer_once(database_url: str, tmp_path:
             await provisioning.apply(session, loader.parse(document, "test"), now)
             for n in range(CONVERSATIONS):
                 conversation_id = f"convo_timer{n:017d}"
+                key = SessionKey("clinic", Channel.SMS, SENDER, f"+1415555{5000 + n:04d}")
                 await conversations.insert_many(
-                    session,
-                    [
-                        {
-                            "id": conversation_id,
-                            "project_id": "clinic",
-                            "channel": "sms",
-                            "agent_number": SENDER,
-                            "user_number": f"+1415555{5000 + n:04d}",
-                            "status": ConversationStatus.OPEN,
-                            "opened_at": now,
-                            "last_activity_at": now,
-                            "engaged_at": now,
-                        }
-                    ],
+                    session, [NewConversation(conversation_id, key, now, agent={})]
                 )
-                await conversations.schedule(session, conversation_id, JobKind.WARN, now, now)
+                await conversations.update(session, conversation_id, {"engaged_at": now})
+                await jobs.schedule(session, conversation_id, JobKind.WARN, now, now)
         for worker in workers:  # both race for the same backlog of due timers
             worker.start()
 

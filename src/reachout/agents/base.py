@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 class AgentKind(StrEnum):
@@ -57,10 +57,19 @@ class ConversationView:
 
 
 class EndReason(StrEnum):
-    """Why an agent ended a conversation."""
+    """Why a conversation ended: the agent's own reasons (the first two, all an agent may return) and the
+    house's. Stored as a conversation's `end_reason` and in Bland's listing."""
 
     COMPLETED = "completed"  # the agent reached an end of its script
     HANDOFF = "handoff"  # the agent could not help; a person should take over
+    INACTIVITY = "inactivity"  # no answer to the inactivity warning in time
+    OPTED_OUT = "opted_out"  # the person texted STOP (or the carrier said they had)
+    SUPERSEDED = "superseded"  # a new greeting to the same person on the same number
+    AGENT_FAILED = "agent_failed"  # the agent failed every attempt; the fallback text was sent
+
+
+# The reasons an agent may give for ending a conversation; the others are the house's.
+AgentEnd = Literal[EndReason.COMPLETED, EndReason.HANDOFF]
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class AgentTurn:
     reply: str | None
     variables: Mapping[str, Any] = field(default_factory=dict)
     state: Mapping[str, Any] = field(default_factory=dict)
-    end: EndReason | None = None
+    end: AgentEnd | None = None
 
 
 class AgentError(Exception):

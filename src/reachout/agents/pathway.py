@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -52,7 +52,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from reachout.agents.base import AgentTurn, ConversationView, EndReason, Speaker
+from reachout.agents.base import AgentEnd, AgentTurn, ConversationView, EndReason, Speaker
 from reachout.agents.extract import ExtractorKind, Value, extract, extract_yes_no, normalise
 
 EXAMPLE_THRESHOLD: Final = 0.75
@@ -271,7 +271,7 @@ class NodeSpec(_Strict):
     edges: tuple[EdgeSpec, ...] = ()
     reask: str | None = None
     max_reasks: PositiveInt | None = None
-    end: EndReason | None = None
+    end: Literal["completed", "handoff"] | None = None  # an agent's reasons (`AgentEnd`), as written
 
     @field_validator("say", "reask")
     @classmethod
@@ -421,7 +421,7 @@ class PathwayAgent:
             return AgentTurn(reply=None, state=dict(conversation.state), end=EndReason.HANDOFF)
         node = self.spec.nodes[position.node]
         if node.end is not None:  # already ended; nothing more to say
-            return AgentTurn(reply=None, state=self._state(position), end=node.end)
+            return AgentTurn(reply=None, state=self._state(position), end=_end(node.end))
         heard = self._extract(position.node, text)
         known = {**conversation.variables, **heard}
         edge = next(edge.spec for edge in self._edges[position.node] if edge.holds(text, heard))
@@ -431,7 +431,7 @@ class PathwayAgent:
         target = self.spec.nodes[edge.to]
         learned = {**heard, **target.set_}
         reply = render(target.say, {**known, **learned}, conversation.metadata) if target.say else None
-        return AgentTurn(reply, learned, self._state(_Position(edge.to)), end=target.end)
+        return AgentTurn(reply, learned, self._state(_Position(edge.to)), end=_end(target.end))
 
     def _extract(self, node_id: str, text: str) -> dict[str, Value]:
         found = {name: extract(kind, text) for name, kind in self.spec.nodes[node_id].extract.items()}
@@ -457,3 +457,10 @@ class PathwayAgent:
         if not isinstance(reasks, int) or isinstance(reasks, bool) or reasks < 0:
             return None
         return _Position(node, reasks)
+
+
+def _end(written: str | None) -> AgentEnd | None:
+    """A node's end as the agent port names it."""
+    if written is None:
+        return None
+    return EndReason.COMPLETED if written == EndReason.COMPLETED else EndReason.HANDOFF

@@ -16,8 +16,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from reachout.carriers.failures import CarrierFailure
-from reachout.messaging.status import MessageStatus
+from reachout.delivery.channels import Channel
+from reachout.delivery.failures import CarrierFailure
+from reachout.delivery.status import MessageStatus
 
 
 class CarrierKind(StrEnum):
@@ -32,7 +33,7 @@ class OutboundText:
     """One message to hand to a carrier. `reference` is reachout's message id, the idempotency key."""
 
     reference: str
-    channel: str
+    channel: Channel
     from_number: str
     to_number: str
     body: str
@@ -51,6 +52,7 @@ class Accepted:
 @dataclass(frozen=True)
 class Rejected:
     failure: CarrierFailure
+    retry_after: float | None = None  # seconds the carrier asked us to wait (its Retry-After), if any
 
 
 SendResult = Accepted | Rejected
@@ -58,6 +60,10 @@ SendResult = Accepted | Rejected
 
 class CarrierUnavailable(Exception):
     """The carrier could not be reached or did not answer: whether it took the message is unknown."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after  # seconds the carrier asked us to wait (its Retry-After), if any
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class InboundText:
     """A text a person sent to one of reachout's numbers."""
 
     sid: str
-    channel: str
+    channel: Channel
     from_number: str
     to_number: str
     body: str
@@ -88,7 +94,7 @@ class InboundText:
     carrier: str
 
 
-class Carrier(Protocol):
+class TextCarrier(Protocol):
     """Sends texts. Implementations must treat a repeated `reference` as the same send, not a new one."""
 
     kind: CarrierKind

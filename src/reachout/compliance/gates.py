@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.compliance import service as consent
+from reachout.delivery.channels import Channel
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.logs import get_logger
 from reachout.phones.lookup import LineType, LineTypeLookup, LookupUnavailable, known_line_type
@@ -44,7 +45,7 @@ class SendCheck:
     """What a send asks for; `recipient_field` and `sender_field` are the dialect's names for its fields."""
 
     project: ProjectView
-    channel: Capability
+    channel: Channel
     to_number: str
     recipient_field: str
     use_case: UseCaseView | None = None
@@ -90,7 +91,7 @@ async def admit(check: SendCheck, lookup: LineTypeLookup | None = None) -> Admit
         refusal = _country_refusal(recipient, [use_case], check.recipient_field)
         if refusal is not None:
             raise refusal
-    if check.channel is Capability.SMS:
+    if check.channel is Channel.SMS:
         await _not_a_landline(check, recipient, lookup)
     return Admitted(recipient, sender, tuple(n.number for n in senders))
 
@@ -111,7 +112,7 @@ def _country_refusal(
 
 
 def refuse_reply(
-    recipient_number: str, channel: str, use_cases: Sequence[UseCaseView]
+    recipient_number: str, channel: Channel, use_cases: Sequence[UseCaseView]
 ) -> ReachoutError | None:
     """Checks 6-8 for a text reachout sends on its own — a keyword answer, an agent's reply or fallback, a
     timer's text — from a number in `use_cases`' pools (none: a number of the project's own).
@@ -125,13 +126,13 @@ def refuse_reply(
     except InvalidPhoneNumber as error:
         return ReachoutError(ErrorCode.INVALID_PHONE_NUMBER, f"to: {error}")
     refusal = _country_refusal(recipient, use_cases, "to")
-    if refusal is None and channel == Capability.SMS and known_line_type(recipient) is LineType.LANDLINE:
+    if refusal is None and channel is Channel.SMS and known_line_type(recipient) is LineType.LANDLINE:
         refusal = _landline("to", recipient)
     return refusal
 
 
 def use_case_state(
-    project: ProjectView, use_case: UseCaseView, channel: Capability
+    project: ProjectView, use_case: UseCaseView, channel: Channel
 ) -> tuple[ReachoutError | None, tuple[SenderNumber, ...]]:
     """Checks 1, 2, 4 and 5 of a use case, as a send through it is accepted and again as it is dispatched
     (its registrations may lapse meanwhile): the first refusal, and the pool numbers able to send now."""
@@ -141,7 +142,7 @@ def use_case_state(
         return ReachoutError(
             ErrorCode.USE_CASE_INACTIVE, f"SMS use case '{use_case.id}' is not active; activate it to send."
         ), ()
-    own = {n.number: n for n in project.numbers if channel in n.capabilities}
+    own = {n.number: n for n in project.numbers if Capability(channel) in n.capabilities}
     pool = tuple(own[number] for number in use_case.sender_pool if number in own)
     if not pool:
         return ReachoutError(
@@ -160,7 +161,7 @@ def use_case_state(
 
 def _project_senders(check: SendCheck) -> tuple[SenderNumber, ...]:
     """Check 2 for a send from a project's numbers: those it may go from; refuses when there are none."""
-    project, channel = check.project, check.channel
+    project, channel = check.project, Capability(check.channel)
     if not any(channel in n.capabilities for n in project.numbers):
         raise ReachoutError(
             ErrorCode.NO_NUMBERS_PROVISIONED,
@@ -186,7 +187,9 @@ def _named_sender(check: SendCheck) -> str | None:
         sender = parse_e164(check.agent_number).e164
     except InvalidPhoneNumber as error:
         raise ReachoutError(ErrorCode.INVALID_PHONE_NUMBER, f"{check.sender_field}: {error}") from None
-    if not any(n.number == sender and check.channel in n.capabilities for n in check.project.numbers):
+    if not any(
+        n.number == sender and Capability(check.channel) in n.capabilities for n in check.project.numbers
+    ):
         raise ReachoutError(
             ErrorCode.SENDER_NOT_PROVISIONED,
             f"{check.sender_field} {sender} is not one of the numbers provisioned for this project.",

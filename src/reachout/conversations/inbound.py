@@ -18,13 +18,15 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reachout.agents.base import EndReason
 from reachout.carriers.base import InboundText
 from reachout.compliance import service as compliance
 from reachout.compliance.keywords import KeywordKind, classify
 from reachout.compliance.service import AutoReply
-from reachout.conversations import replies, repository
+from reachout.conversations import jobs_repository, replies, repository
 from reachout.conversations.models import Conversation, ConversationStatus, JobKind
 from reachout.conversations.schemas import SessionKey, new_conversation_id
+from reachout.conversations.service import INACTIVITY_JOBS, end, open_on_inbound
 from reachout.logs import get_logger
 from reachout.messaging import service as messaging
 from reachout.messaging.schemas import ConversationText
@@ -33,10 +35,6 @@ from reachout.tenancy.schemas import ProjectView
 from reachout.tenancy.settings import AfterTimeout
 
 log = get_logger("inbound")
-
-OPTED_OUT = "opted_out"
-ENDED = "ended"  # a conversation event
-INACTIVITY_JOBS = (JobKind.WARN, JobKind.EXPIRE)
 
 
 class InboundOutcome(StrEnum):
@@ -117,11 +115,12 @@ async def handle_inbound(session: AsyncSession, text: InboundText, policy: Inbou
         message_id = await messaging.store_inbound(session, text, project.id, latest.id)
         return InboundResult(InboundOutcome.IGNORED, message_id, latest.id)
     else:
-        conversation_id = await _open_on_inbound(session, project, key, now)
+        conversation_id = new_conversation_id()
+        await open_on_inbound(session, conversation_id, key, project.agent, now)
 
     message_id = await messaging.store_inbound(session, text, project.id, conversation_id)
     await _engage(session, open_conversation, conversation_id, now)
-    await repository.schedule(
+    await jobs_repository.schedule(
         session, conversation_id, JobKind.TURN, now + timedelta(seconds=policy.debounce_seconds), now
     )
     return InboundResult(InboundOutcome.TURN, message_id, conversation_id)
@@ -140,7 +139,7 @@ async def _answer_keyword(
     settings = project.conversations
     if kind is KeywordKind.OPT_OUT:
         if open_conversation is not None:
-            await end(session, open_conversation.id, OPTED_OUT, now)
+            await end(session, open_conversation.id, EndReason.OPTED_OUT, now)
         newly = await compliance.opt_out(session, project.id, key.user_number, word, now)
         # One confirmation: a repeated STOP from an opted-out number gets none.
         return (AutoReply.OPT_OUT, settings.opt_out_text) if newly else None
@@ -148,36 +147,6 @@ async def _answer_keyword(
         await compliance.opt_in(session, project.id, key.user_number)
         return AutoReply.OPT_IN, settings.opt_in_text
     return AutoReply.HELP, settings.help_text
-
-
-async def _open_on_inbound(
-    session: AsyncSession, project: ProjectView, key: SessionKey, now: datetime
-) -> str:
-    conversation_id = new_conversation_id()
-    await repository.insert_many(
-        session,
-        [
-            {
-                "id": conversation_id,
-                "project_id": key.project_id,
-                "channel": key.channel,
-                "agent_number": key.agent_number,
-                "user_number": key.user_number,
-                "status": ConversationStatus.OPEN,
-                "end_reason": None,
-                "metadata": {},
-                "agent": dict(project.agent),
-                "variables": {},
-                "agent_state": {},
-                "opened_at": now,
-                "last_activity_at": now,
-                "engaged_at": None,
-                "answered_through": None,
-                "ended_at": None,
-            }
-        ],
-    )
-    return conversation_id
 
 
 async def _engage(
@@ -188,13 +157,4 @@ async def _engage(
     if open_conversation is None or open_conversation.engaged_at is None:
         values["engaged_at"] = now
     await repository.update(session, conversation_id, values)
-    await repository.cancel(session, conversation_id, INACTIVITY_JOBS)
-
-
-async def end(session: AsyncSession, conversation_id: str, reason: str, now: datetime) -> None:
-    """End a conversation and call off everything it was waiting for."""
-    await repository.update(
-        session, conversation_id, {"status": ConversationStatus.ENDED, "end_reason": reason, "ended_at": now}
-    )
-    await repository.cancel(session, conversation_id, (JobKind.TURN, *INACTIVITY_JOBS))
-    await repository.add_event(session, conversation_id, ENDED, {"reason": reason}, now)
+    await jobs_repository.cancel(session, conversation_id, INACTIVITY_JOBS)

@@ -17,11 +17,6 @@ class ConversationStatus(StrEnum):
     ENDED = "ended"
 
 
-class Channel(StrEnum):
-    SMS = "sms"
-    WHATSAPP = "whatsapp"
-
-
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
@@ -71,8 +66,10 @@ class JobKind(StrEnum):
 class ConversationJob(Base):
     """A durable timer of a conversation: at most one of each kind, fired once by the worker that leases it.
 
-    A worker leases a due job by pushing `due_at` past the lease and counting the attempt; the job is deleted
-    in the transaction that applies its effect, so a crashed worker's job fires again once its lease expires.
+    A worker leases a due job (`kit.jobs`: `due_at` pushed past the lease, the attempt counted, its token
+    stamped); the job is deleted in the transaction that applies its effect if that token is still on it, so
+    a crashed worker's job fires again once its lease expires, and a job moved meanwhile (a newer text) is
+    not finished by the old lease.
     """
 
     __tablename__ = "conversation_jobs"
@@ -83,6 +80,8 @@ class ConversationJob(Base):
     kind: Mapped[str] = mapped_column(String(32))
     due_at: Mapped[datetime] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 

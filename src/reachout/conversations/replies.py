@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.compliance import gates
 from reachout.compliance import service as compliance
 from reachout.compliance.service import AutoReply
+from reachout.delivery.channels import Channel
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.logs import get_logger
 from reachout.messaging import service as messaging
@@ -32,7 +33,7 @@ KEYWORD_ANSWERS = frozenset({AutoReply.HELP, AutoReply.OPT_OUT, AutoReply.OPT_IN
 
 
 async def destination_refusal(
-    session: AsyncSession, project_id: str, channel: str, sender: str, recipient: str
+    session: AsyncSession, project_id: str, channel: Channel, sender: str, recipient: str
 ) -> ReachoutError | None:
     """Why reachout may not text `recipient` from `sender` on its own, or None when it may.
 

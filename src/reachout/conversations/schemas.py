@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import uuid_utils
+
+from reachout.agents.base import EndReason
+from reachout.conversations.models import JobKind
+from reachout.delivery.channels import Channel
+from reachout.kit.jobs.leases import Lease
 
 CONVERSATION_ID = re.compile(r"convo_[0-9a-f]{24}")
 
@@ -26,7 +32,7 @@ class SessionKey:
     """What identifies a session: one user, one agent number, one channel, one project."""
 
     project_id: str
-    channel: str
+    channel: Channel
     agent_number: str
     user_number: str
 
@@ -42,13 +48,26 @@ class Opening:
 
 
 @dataclass(frozen=True)
+class NewConversation:
+    """A conversation to open, with its key and agent; `ended_as`: one already superseded in its batch."""
+
+    id: str
+    key: SessionKey
+    opened_at: datetime
+    agent: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    ended_as: EndReason | None = None
+
+
+@dataclass(frozen=True)
 class LeasedJob:
-    """A conversation job a worker holds; `attempts` identifies this lease."""
+    """A conversation job a worker holds under `lease`; `attempts` counts this one."""
 
     id: int
     conversation_id: str
-    kind: str
+    kind: JobKind
     attempts: int
+    lease: Lease
 
 
 @dataclass(frozen=True)

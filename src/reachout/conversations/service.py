@@ -7,14 +7,23 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from reachout.conversations import repository
+from reachout.agents.base import EndReason
+from reachout.conversations import jobs_repository, listing_repository, repository
 from reachout.conversations.listing import ConversationPage, ConversationQuery, ConversationSummary
-from reachout.conversations.models import ConversationStatus
-from reachout.conversations.schemas import Opening, SessionKey, UsersSessions, could_be_conversation_id
-from reachout.messaging import repository as message_repository
+from reachout.conversations.models import ConversationStatus, JobKind
+from reachout.conversations.schemas import (
+    NewConversation,
+    Opening,
+    SessionKey,
+    UsersSessions,
+    could_be_conversation_id,
+)
+from reachout.delivery.channels import Channel
+from reachout.messaging import service as messaging
 from reachout.messaging.schemas import MessageView
 
-SUPERSEDED = "superseded"
+ENDED = "ended"  # a conversation event
+INACTIVITY_JOBS = (JobKind.WARN, JobKind.EXPIRE)
 
 
 async def users_sessions(session: AsyncSession, project_id: str, users: Iterable[str]) -> UsersSessions:
@@ -26,7 +35,7 @@ async def users_sessions(session: AsyncSession, project_id: str, users: Iterable
     ):
         latest_agent[user] = agent  # rows come oldest first, so the most recent wins
         if status == ConversationStatus.OPEN:
-            open_ids[SessionKey(project_id, channel, agent, user)] = conversation_id
+            open_ids[SessionKey(project_id, Channel(channel), agent, user)] = conversation_id
     return UsersSessions(latest_agent, open_ids)
 
 
@@ -42,37 +51,45 @@ async def open_sessions(
     superseded = {
         known[o.key.project_id].open_ids[o.key] for o in openings if o.key in known[o.key.project_id].open_ids
     }
-    await repository.end_many(session, sorted(superseded), now, SUPERSEDED)
+    await repository.end_many(session, sorted(superseded), now, EndReason.SUPERSEDED)
     latest_for_key = {o.key: o.id for o in openings}  # within one batch, the last greeting wins too
     await repository.insert_many(
         session,
         [
-            {
-                "id": o.id,
-                "project_id": o.key.project_id,
-                "channel": o.key.channel,
-                "agent_number": o.key.agent_number,
-                "user_number": o.key.user_number,
-                "status": ConversationStatus.OPEN
-                if latest_for_key[o.key] == o.id
-                else ConversationStatus.ENDED,
-                "end_reason": None if latest_for_key[o.key] == o.id else SUPERSEDED,
-                "metadata": dict(o.metadata),
-                "agent": dict(o.agent),
-                "opened_at": now,
-                "last_activity_at": now,
-                "ended_at": None if latest_for_key[o.key] == o.id else now,
-            }
+            NewConversation(
+                o.id,
+                o.key,
+                now,
+                agent=dict(o.agent),
+                metadata=dict(o.metadata),
+                ended_as=None if latest_for_key[o.key] == o.id else EndReason.SUPERSEDED,
+            )
             for o in openings
         ],
     )
+
+
+async def open_on_inbound(
+    session: AsyncSession, conversation_id: str, key: SessionKey, agent: dict[str, object], now: datetime
+) -> None:
+    """Open the conversation a person's text starts (no greeting opened one)."""
+    await repository.insert_many(session, [NewConversation(conversation_id, key, now, agent=dict(agent))])
+
+
+async def end(session: AsyncSession, conversation_id: str, reason: EndReason, now: datetime) -> None:
+    """End a conversation and call off everything it was waiting for."""
+    await repository.update(
+        session, conversation_id, {"status": ConversationStatus.ENDED, "end_reason": reason, "ended_at": now}
+    )
+    await jobs_repository.cancel(session, conversation_id, (JobKind.TURN, *INACTIVITY_JOBS))
+    await repository.add_event(session, conversation_id, ENDED, {"reason": reason}, now)
 
 
 async def page_for_account(
     session: AsyncSession, account_id: str, query: ConversationQuery
 ) -> ConversationPage:
     """A page of the account's conversations, sorted and filtered."""
-    items, total = await repository.page_for_account(session, account_id, query)
+    items, total = await listing_repository.page_for_account(session, account_id, query)
     return ConversationPage(tuple(items), total, query)
 
 
@@ -83,10 +100,10 @@ async def detail_for_account(
     (without a query, for text that is not a conversation id: a NUL, say, that PostgreSQL could not bind)."""
     if not could_be_conversation_id(conversation_id):
         return None
-    summary = await repository.summary_for_account(session, account_id, conversation_id)
+    summary = await listing_repository.summary_for_account(session, account_id, conversation_id)
     if summary is None:
         return None
-    return summary, await message_repository.conversation_messages(session, conversation_id)
+    return summary, await messaging.conversation_messages(session, conversation_id)
 
 
 class ConversationReader:

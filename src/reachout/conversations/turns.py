@@ -1,32 +1,36 @@
 """The conversation worker: fires due conversation jobs — the agent's turns and the inactivity timers.
 
-A job is leased in one short transaction (its `due_at` pushed past the lease, its attempt counted), worked
-outside any transaction (an agent may take seconds), and applied in a second transaction that first checks
-the lease is still this one: a newer text moved the turn (it will be answered with the newer text included),
-or the lease expired and another worker took over. So each job's effect — a reply queued, a warning sent, a
-conversation ended — is committed exactly once, and a crash anywhere means the job fires again later.
+A job is leased in one short transaction (`kit.jobs`: its `due_at` pushed past the lease, its attempt counted,
+the lease's token stamped), worked outside any transaction (an agent may take seconds), and applied in a
+second transaction that first checks the token is still on it: otherwise a newer text moved the turn (it will
+be answered with the newer text included), or the lease expired and another worker took over. So each job's
+effect — a reply queued, a warning sent, a conversation ended — is committed exactly once, and a crash
+anywhere means the job fires again later.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reachout.agents.base import AgentTurn, ConversationView, Line, Speaker
+from reachout.agents.base import AgentTurn, ConversationView, EndReason, Line, Speaker
 from reachout.agents.registry import AgentRegistry
 from reachout.compliance import service as compliance
 from reachout.compliance.service import AutoReply
-from reachout.conversations import replies, repository
-from reachout.conversations.inbound import OPTED_OUT, end
+from reachout.conversations import jobs_repository, replies, repository
 from reachout.conversations.models import Conversation, ConversationStatus, JobKind
 from reachout.conversations.schemas import LeasedJob
+from reachout.conversations.service import end
 from reachout.db.engine import Database
+from reachout.delivery.channels import Channel
 from reachout.kit.clock import Clock
+from reachout.kit.jobs.leases import Lease
+from reachout.kit.jobs.retry import RetryStrategy
 from reachout.logs import get_logger
 from reachout.messaging import service as messaging
 from reachout.messaging.models import Direction
@@ -36,19 +40,17 @@ from reachout.tenancy.schemas import ProjectView
 
 log = get_logger("conversations")
 
-INACTIVITY = "inactivity"
-AGENT_FAILED = "agent_failed"
-
 
 @dataclass(frozen=True)
 class TurnPolicy:
-    """How long a worker holds a job, how long an agent may think, and how often it may fail."""
+    """How long a worker holds a job, how long an agent may think, how it is retried when it fails, and how
+    many jobs a worker takes and works at once."""
 
     lease_seconds: float = 30.0
     agent_timeout_seconds: float = 10.0
-    max_attempts: int = 3
-    retry_base_seconds: float = 2.0
+    retry: RetryStrategy = field(default_factory=lambda: RetryStrategy(2.0, max_attempts=3, cap_seconds=60.0))
     batch_size: int = 20
+    concurrency: int = 10
     auto_reply_window_seconds: float = 600.0  # at most one fallback text per person within it
 
 
@@ -61,22 +63,31 @@ class _TurnInput:
 
 
 class ConversationWorker:
-    """Fires due conversation jobs; any number of workers may run against one database."""
+    """Fires due conversation jobs; any number of workers may run against one database (a worker runner)."""
 
-    def __init__(self, database: Database, agents: AgentRegistry, clock: Clock, policy: TurnPolicy) -> None:
+    name = "conversations"
+
+    def __init__(
+        self, database: Database, agents: AgentRegistry, clock: Clock, policy: TurnPolicy, *, owner: str
+    ) -> None:
         self._database = database
         self._agents = agents
         self._clock = clock
         self._policy = policy
+        self._owner = owner
+        self._slots = asyncio.Semaphore(policy.concurrency)
 
     async def run_once(self) -> int:
-        """Lease the due jobs and fire each; returns how many were leased."""
+        """Lease the due jobs and fire them, up to `concurrency` at once; returns how many were leased."""
         now = self._clock.now()
+        lease = Lease.take(self._owner, now + timedelta(seconds=self._policy.lease_seconds))
         async with self._database.write.begin() as session:
-            jobs = await repository.claim_jobs(
-                session, now, now + timedelta(seconds=self._policy.lease_seconds), self._policy.batch_size
-            )
-        for job in jobs:
+            jobs = await jobs_repository.claim(session, now, lease, self._policy.batch_size)
+        await asyncio.gather(*(self._fire(job) for job in jobs))
+        return len(jobs)
+
+    async def _fire(self, job: LeasedJob) -> None:
+        async with self._slots:
             try:
                 if job.kind == JobKind.TURN:
                     await self._turn(job)
@@ -84,7 +95,6 @@ class ConversationWorker:
                     await self._timer(job)
             except Exception:  # one job's bug must not stop the others; its lease expires and it runs again
                 log.exception("conversation job failed", job=job.id, kind=job.kind)
-        return len(jobs)
 
     # --- the agent's turn -------------------------------------------------------------------------------
 
@@ -100,10 +110,10 @@ class ConversationWorker:
             await self._agent_failed(job, prepared, error)
             return
         async with self._database.write.begin() as session:
-            if not await repository.still_leased(session, job):
+            if not await jobs_repository.still_leased(session, job):
                 return
             await self._apply(session, prepared, turn)
-            await repository.finish_job(session, job.id)
+            await jobs_repository.finish(session, job)
 
     async def _prepare(self, session: AsyncSession, job: LeasedJob) -> _TurnInput | None:
         conversation = await repository.get(session, job.conversation_id)
@@ -124,7 +134,7 @@ class ConversationWorker:
         view = ConversationView(
             conversation_id=conversation.id,
             project_id=conversation.project_id,
-            channel=conversation.channel,
+            channel=Channel(conversation.channel),
             agent_number=conversation.agent_number,
             user_number=conversation.user_number,
             history=tuple(_line(m) for m in messages),
@@ -181,40 +191,46 @@ class ConversationWorker:
     async def _agent_failed(self, job: LeasedJob, prepared: _TurnInput, error: Exception) -> None:
         now = self._clock.now()
         async with self._database.write.begin() as session:
-            if not await repository.still_leased(session, job):
+            if not await jobs_repository.still_leased(session, job):
                 return
-            if job.attempts < self._policy.max_attempts:
-                delay = self._policy.retry_base_seconds * 2 ** (job.attempts - 1)
+            retry_at = self._policy.retry.next_attempt(job.attempts, now)
+            if retry_at is not None:
                 log.warning(
-                    "agent turn failed; retrying", job=job.id, attempt=job.attempts, error=repr(error)
+                    "agent turn failed; retrying",
+                    job=job.id,
+                    attempt=job.attempts,
+                    retry_at=retry_at.isoformat(),
+                    error=repr(error),
                 )
-                await repository.retry_job(session, job.id, now + timedelta(seconds=delay))
+                await jobs_repository.retry(session, job, retry_at)
                 return
             log.error(
                 "agent turn failed for good; fallback text sent",
                 conversation=prepared.conversation.id,
                 attempts=job.attempts,
                 error=repr(error),
-                reason=AGENT_FAILED,
+                reason=EndReason.AGENT_FAILED,
             )
             details = {"attempts": job.attempts, "error": repr(error)[:500]}
-            await repository.add_event(session, prepared.conversation.id, AGENT_FAILED, details, now)
+            await repository.add_event(
+                session, prepared.conversation.id, EndReason.AGENT_FAILED, details, now
+            )
             fallback = AgentTurn(
                 reply=prepared.project.conversations.fallback_text, state=prepared.view.state
             )
             await self._apply(
                 session, prepared, replace(fallback, variables=prepared.view.variables), AutoReply.FALLBACK
             )
-            await repository.finish_job(session, job.id)
+            await jobs_repository.finish(session, job)
 
     # --- inactivity -------------------------------------------------------------------------------------
 
     async def _timer(self, job: LeasedJob) -> None:
         now = self._clock.now()
         async with self._database.write.begin() as session:
-            if not await repository.still_leased(session, job):
+            if not await jobs_repository.still_leased(session, job):
                 return
-            await repository.finish_job(session, job.id)
+            await jobs_repository.finish(session, job)
             conversation = await repository.get(session, job.conversation_id, lock=True)
             if conversation is None or conversation.status != ConversationStatus.OPEN:
                 return
@@ -224,27 +240,27 @@ class ConversationWorker:
             settings = project.conversations.inactivity
             opted_out = await compliance.is_opted_out(session, project.id, conversation.user_number)
             if opted_out:
-                await end(session, conversation.id, OPTED_OUT, now)
+                await end(session, conversation.id, EndReason.OPTED_OUT, now)
             elif job.kind == JobKind.WARN:
                 await replies.queue_reply(session, _text(conversation, settings.warning_message), now)
                 expire_at = now + timedelta(seconds=settings.end_after_warning_seconds)
-                await repository.schedule(session, conversation.id, JobKind.EXPIRE, expire_at, now)
+                await jobs_repository.schedule(session, conversation.id, JobKind.EXPIRE, expire_at, now)
             else:
                 if settings.timeout_message is not None:
                     await replies.queue_reply(session, _text(conversation, settings.timeout_message), now)
-                await end(session, conversation.id, INACTIVITY, now)
+                await end(session, conversation.id, EndReason.INACTIVITY, now)
 
     async def _restart_inactivity(
         self, session: AsyncSession, conversation_id: str, project: ProjectView, now: datetime
     ) -> None:
         warn_at = now + timedelta(seconds=project.conversations.inactivity.warn_after_seconds)
-        await repository.cancel(session, conversation_id, (JobKind.EXPIRE,))
-        await repository.schedule(session, conversation_id, JobKind.WARN, warn_at, now)
+        await jobs_repository.cancel(session, conversation_id, (JobKind.EXPIRE,))
+        await jobs_repository.schedule(session, conversation_id, JobKind.WARN, warn_at, now)
 
     async def _finish(self, job: LeasedJob) -> None:
         async with self._database.write.begin() as session:
-            if await repository.still_leased(session, job):
-                await repository.finish_job(session, job.id)
+            if await jobs_repository.still_leased(session, job):
+                await jobs_repository.finish(session, job)
 
 
 def _line(message: MessageView) -> Line:
@@ -262,7 +278,7 @@ def _text(conversation: Conversation, body: str) -> ConversationText:
     return ConversationText(
         conversation.project_id,
         conversation.id,
-        conversation.channel,
+        Channel(conversation.channel),
         conversation.agent_number,
         conversation.user_number,
         body,

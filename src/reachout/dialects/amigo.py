@@ -16,13 +16,14 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from reachout.delivery.status import MessageStatus
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit.http import detail_response, refusals_as
 from reachout.kit.validation import parse_json_body
 from reachout.messaging import service as messaging
 from reachout.messaging.schemas import AcceptedMessage, MessageView, OutboundRequest
 from reachout.messaging.segments import MAX_BODY_CHARS
-from reachout.messaging.status import MessageStatus
+from reachout.outreach import service as outreach
 from reachout.phones.lookup import LineTypeLookup
 from reachout.tenancy.keys import key_from_headers
 from reachout.tenancy.service import Directory
@@ -113,12 +114,12 @@ def amigo_router(
         account_id = await directory.authenticate(key_from_headers(request.headers))
         body = parse_json_body(request.headers.get("content-type"), await request.body(), SendSmsBody)
         project, use_case = await directory.use_case(account_id, str(body.use_case_id))
-        planned = await messaging.plan_use_case_send(
+        planned = await outreach.plan_use_case_send(
             project, use_case, to_number=body.to_phone_number, body=body.message, lookup=lookup
         )
         accepted = await accept(planned)
         return JSONResponse(
-            _message(messaging.accepted_view(planned, accepted)), status_code=status.HTTP_201_CREATED
+            _message(outreach.accepted_view(planned, accepted)), status_code=status.HTTP_201_CREATED
         )
 
     @router.get("/v1/sms/{message_id}", responses={401: {}, 404: {}})

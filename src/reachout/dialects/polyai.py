@@ -15,7 +15,7 @@ from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit.http import detail_response, refusals_as
 from reachout.kit.validation import parse_json_body
 from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
-from reachout.messaging.service import plan_greeting
+from reachout.outreach.service import plan_greeting
 from reachout.phones.lookup import LineTypeLookup
 from reachout.tenancy.keys import key_from_headers
 from reachout.tenancy.service import Directory

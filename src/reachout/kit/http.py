@@ -1,11 +1,11 @@
-"""HTTP plumbing shared by every dialect: the request body size limit, refusals (and bugs) in a dialect's
-shape, and the last word on a failure nothing else answered."""
+"""HTTP plumbing shared by every dialect: the request body size limit, gated mounts, refusals (and bugs) in
+a dialect's shape, and the last word on a failure nothing else answered."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from fastapi import Request, Response
@@ -106,6 +106,27 @@ class BodyLimitMiddleware:
 
 
 INTERNAL_ERROR_MESSAGE = "Internal server error."
+
+
+Gate = tuple[Callable[[str], bool], Callable[[], Awaitable[bool]]]
+
+
+class MountGate:
+    """ASGI middleware: a path a gate covers is a 404 while the gate says its routes are not served (the
+    answer for a path never mounted, whatever the method or body)."""
+
+    def __init__(self, app: ASGIApp, gates: Sequence[Gate]) -> None:
+        self._app = app
+        self._gates = tuple(gates)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for covers, served in self._gates:
+                if covers(scope["path"]) and not await served():
+                    response = JSONResponse({"detail": "Not Found"}, status_code=404)
+                    await response(scope, receive, send)
+                    return
+        await self._app(scope, receive, send)
 
 
 def refusals_as(render: Callable[[ReachoutError], Response]) -> type[APIRoute]:

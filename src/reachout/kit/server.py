@@ -38,14 +38,10 @@ import asyncio
 import json
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from reachout import logs
-
-if TYPE_CHECKING:
-    from reachout.config import Settings
 
 log = logs.get_logger("http")
 
@@ -63,22 +59,12 @@ _WARN_EVERY_SECONDS = 10.0
 
 @dataclass(frozen=True, slots=True)
 class HttpLimits:
-    """The bounds of one `reachout serve` process's HTTP server (`from_settings` builds them)."""
+    """The bounds of one `reachout serve` process's HTTP server (from the `REACHOUT_HTTP_*` settings)."""
 
     max_header_bytes: int
     header_timeout_seconds: float
     body_timeout_seconds: float
     max_connections: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> HttpLimits:
-        """The limits the `REACHOUT_HTTP_*` settings give."""
-        return cls(
-            max_header_bytes=settings.http_max_header_bytes,
-            header_timeout_seconds=settings.http_header_timeout_seconds,
-            body_timeout_seconds=settings.http_body_timeout_seconds,
-            max_connections=settings.http_max_connections,
-        )
 
 
 def _refusal(status: HTTPStatus, detail: str) -> tuple[bytes, bytes]:

@@ -17,8 +17,9 @@ from reachout.carriers.base import CarrierUnavailable, OutboundText
 from reachout.carriers.registry import CarrierRegistry, UnknownCarrier
 from reachout.db.engine import Database
 from reachout.kit.clock import Clock
+from reachout.kit.jobs.retry import RetryStrategy
 from reachout.logs import get_logger
-from reachout.messaging import delivery
+from reachout.messaging import claims, results
 from reachout.messaging.schemas import ClaimedMessage, SendOutcome
 from reachout.tenancy.schemas import SenderProfile
 
@@ -26,7 +27,9 @@ log = get_logger("dispatcher")
 
 
 class Dispatcher:
-    """Sends due messages in batches; safe to run in many processes against one database."""
+    """Sends due messages in batches; safe to run in many processes against one database (a worker runner)."""
+
+    name = "dispatch"
 
     def __init__(
         self,
@@ -38,7 +41,7 @@ class Dispatcher:
         batch_size: int,
         concurrency: int,
         lease_seconds: float,
-        retry: delivery.RetryPolicy,
+        retry: RetryStrategy,
         horizon_seconds: float,
     ) -> None:
         self._database = database
@@ -49,21 +52,21 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._lease = timedelta(seconds=lease_seconds)
         self._retry = retry
-        if horizon_seconds <= delivery.PACING_LEAD_SECONDS:
+        if horizon_seconds <= claims.PACING_LEAD_SECONDS:
             # Every paced slot is at least the lead away, so a shorter horizon would defer them all forever.
             raise ValueError(
                 f"the pacing horizon ({horizon_seconds} s) must exceed "
-                f"the lead ({delivery.PACING_LEAD_SECONDS} s)"
+                f"the lead ({claims.PACING_LEAD_SECONDS} s)"
             )
         self._horizon = horizon_seconds
 
-    async def dispatch_once(self) -> int:
+    async def run_once(self) -> int:
         """Claim one batch of due messages and send it; returns how many due messages it looked at."""
         async with self._database.write.begin() as session:
-            claim = await delivery.claim(
+            claim = await claims.claim(
                 session, self._clock, self._owner, self._lease, self._horizon, self._batch_size
             )
-        if claim.messages:
+        if claim.messages and claim.lease is not None:
             taken: set[str] = set()  # sids this batch's messages settled on with `find`
             outcomes = await asyncio.gather(
                 *(
@@ -72,8 +75,8 @@ class Dispatcher:
                 )
             )
             async with self._database.write.begin() as session:
-                await delivery.record_send_results(
-                    session, outcomes, self._clock.now(), self._retry, self._owner
+                await results.record_send_results(
+                    session, outcomes, self._clock.now(), self._retry, claim.lease
                 )
         return claim.looked_at
 
@@ -112,7 +115,7 @@ class Dispatcher:
                     candidates = await carrier.find(text, message.created_at)
                     if candidates:
                         async with self._database.read() as session:
-                            found = await delivery.earlier_send(session, message.id, candidates, taken)
+                            found = await claims.earlier_send(session, message.id, candidates, taken)
                         if found is not None:
                             return SendOutcome(message, carrier_kind, found)
                 return SendOutcome(message, carrier_kind, await carrier.send(text))

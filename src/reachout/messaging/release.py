@@ -17,25 +17,23 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.compliance import gates, quiet_hours
+from reachout.delivery.channels import Channel
+from reachout.delivery.failures import NO_POOL_SENDER, UNREGISTERED_SENDER, UNSUBSCRIBED, CarrierFailure
 from reachout.errors import ErrorCode
 from reachout.messaging import repository
 from reachout.messaging.models import SendPriority
 from reachout.messaging.schemas import DueMessage
 from reachout.routing import service as routing
 from reachout.tenancy import service as tenancy
-from reachout.tenancy.enums import Capability
 from reachout.tenancy.schemas import ProjectView, UseCaseView
 
-UNSUBSCRIBED: Final = 21610
-NO_POOL_SENDER: Final = 21703
-UNREGISTERED: Final = 30034
-# Why a use case can no longer send what it accepted, as the carrier code its message fails with.
-WITHDRAWN: Final[dict[ErrorCode, int]] = {
+# Why a use case can no longer send what it accepted, as the carrier failure its message ends with.
+WITHDRAWN: Final[dict[ErrorCode, CarrierFailure]] = {
     ErrorCode.USE_CASE_NOT_FOUND: NO_POOL_SENDER,
     ErrorCode.USE_CASE_INACTIVE: NO_POOL_SENDER,
     ErrorCode.NO_NUMBERS_PROVISIONED: NO_POOL_SENDER,
-    ErrorCode.CAMPAIGN_NOT_VERIFIED: UNREGISTERED,
-    ErrorCode.BRAND_SUSPENDED: UNREGISTERED,
+    ErrorCode.CAMPAIGN_NOT_VERIFIED: UNREGISTERED_SENDER,
+    ErrorCode.BRAND_SUSPENDED: UNREGISTERED_SENDER,
 }
 
 
@@ -46,14 +44,14 @@ class Release:
 
     ready: list[DueMessage]
     held: list[tuple[DueMessage, datetime]] = field(default_factory=list)
-    failed: dict[int, list[str]] = field(default_factory=dict)
+    failed: dict[CarrierFailure, list[str]] = field(default_factory=dict)
     services: dict[str, str] = field(default_factory=dict)  # use case id → its Twilio Messaging Service
 
 
 async def release(session: AsyncSession, due: Sequence[DueMessage], now: datetime) -> Release:
     """Sort out `due` (see the module docstring); sender choices are stored on the rows."""
     ready, held = _hold_for_quiet_hours(due, now)
-    failed: dict[int, list[str]] = {}
+    failed: dict[CarrierFailure, list[str]] = {}
     first = [m for m in ready if _is_first(m)]
     refusals = await gates.refuse_opted_out(
         session, [gates.Recipient(m.project_id or "", m.to_number) for m in first]
@@ -63,8 +61,8 @@ async def release(session: AsyncSession, due: Sequence[DueMessage], now: datetim
         failed[UNSUBSCRIBED] = sorted(opted_out)
         ready = [m for m in ready if m.id not in opted_out]
     ready, withdrawn, services = await _choose_pool_senders(session, ready, now)
-    for message_id, code in withdrawn.items():
-        failed.setdefault(code, []).append(message_id)
+    for message_id, failure in withdrawn.items():
+        failed.setdefault(failure, []).append(message_id)
     return Release(ready, held, failed, services)
 
 
@@ -92,7 +90,7 @@ def _hold_for_quiet_hours(
 
 async def _choose_pool_senders(
     session: AsyncSession, due: Sequence[DueMessage], now: datetime
-) -> tuple[list[DueMessage], dict[str, int], dict[str, str]]:
+) -> tuple[list[DueMessage], dict[str, CarrierFailure], dict[str, str]]:
     """Check each send through a use case against the use case as it is now, and give it its sender from
     the pool if it has none yet; returns the messages ready, those withdrawn (with their codes), and the use
     cases' Messaging Services."""
@@ -101,7 +99,7 @@ async def _choose_pool_senders(
         return list(due), {}, {}
     use_cases = await tenancy.use_cases(session, sorted({m.use_case_id for m in through if m.use_case_id}))
     projects = await _projects(session, use_cases.values())
-    withdrawn: dict[str, int] = {}
+    withdrawn: dict[str, CarrierFailure] = {}
     sends: list[routing.PoolSend] = []
     pools: set[str] = set()
     for message in through:
@@ -110,7 +108,7 @@ async def _choose_pool_senders(
         if use_case is None or project is None:
             withdrawn[message.id] = NO_POOL_SENDER
             continue
-        refusal, pool = gates.use_case_state(project, use_case, Capability.SMS)
+        refusal, pool = gates.use_case_state(project, use_case, Channel.SMS)
         if refusal is not None:
             withdrawn[message.id] = WITHDRAWN[refusal.code]
         elif message.from_number is None:
@@ -120,9 +118,7 @@ async def _choose_pool_senders(
     choices = await routing.choose_senders(session, sends, await repository.backlog(session, pools), now)
     senders = {message_id: choice.sender for message_id, choice in choices.items() if choice is not None}
     withdrawn.update({message_id: NO_POOL_SENDER for message_id, c in choices.items() if c is None})
-    await repository.update_many(
-        session, [{"id": message_id, "from_number": sender} for message_id, sender in senders.items()]
-    )
+    await repository.set_senders(session, senders)
     ready = [replace(m, from_number=senders.get(m.id, m.from_number)) for m in due if m.id not in withdrawn]
     services = {
         use_case.id: use_case.messaging_service_sid

@@ -10,21 +10,113 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.db.base import table_of
+from reachout.delivery.channels import Channel
+from reachout.delivery.status import MessageStatus
+from reachout.kit.jobs import repository as jobs
+from reachout.kit.jobs.leases import Lease
 from reachout.messaging.models import Direction, Message, MessageStatusEvent
-from reachout.messaging.schemas import ClaimedMessage, DueMessage, MessageState, MessageView
-from reachout.messaging.status import MessageStatus
+from reachout.messaging.schemas import (
+    ClaimedMessage,
+    DueMessage,
+    MessageChange,
+    MessageState,
+    MessageView,
+    NewInbound,
+    NewOutbound,
+    StatusEvent,
+)
+from reachout.messaging.segments import count_segments
+
+# The outbox is leased work: `next_attempt_at` is when a queued message is next due.
+OUTBOX = jobs.JobTable(
+    Message,
+    Message.id,
+    Message.next_attempt_at,
+    Message.attempts,
+    Message.lease_owner,
+    Message.lease_expires_at,
+)
 
 
-async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert messages given as rows keyed by column name (Core executemany, no ORM bookkeeping)."""
-    if rows:
-        await session.execute(insert(table_of(Message)), list(rows))
+async def insert_outbound(session: AsyncSession, messages: Sequence[NewOutbound]) -> None:
+    """Queue outbound messages (Core executemany, no ORM bookkeeping)."""
+    if messages:
+        await session.execute(insert(table_of(Message)), [_outbound_row(m) for m in messages])
 
 
-async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert status events given as rows keyed by column name."""
-    if rows:
-        await session.execute(insert(table_of(MessageStatusEvent)), list(rows))
+def _outbound_row(message: NewOutbound) -> dict[str, Any]:
+    text, segments = message.text, count_segments(message.text.body)
+    return {
+        "id": message.id,
+        "project_id": text.project_id,
+        "conversation_id": text.conversation_id,
+        "direction": Direction.OUTBOUND,
+        "channel": text.channel,
+        "from_number": text.from_number,
+        "to_number": text.to_number,
+        "body": text.body,
+        "status": MessageStatus.QUEUED,
+        "num_segments": segments.segments,
+        "encoding": segments.encoding,
+        "attempts": 0,
+        "next_attempt_at": message.send_after,
+        "priority": message.priority,
+        "expires_at": message.expires_at,
+        "content_sid": text.content_sid,
+        "content_variables": text.content_variables,
+        "use_case_id": message.use_case_id,
+        "quiet_hours": message.quiet_hours,
+        "created_at": message.created_at,
+        "updated_at": message.created_at,
+    }
+
+
+async def insert_inbound(session: AsyncSession, message: NewInbound) -> None:
+    """Store a text a person sent, as received."""
+    text, segments = message.text, count_segments(message.text.body)
+    await session.execute(
+        insert(table_of(Message)),
+        [
+            {
+                "id": message.id,
+                "project_id": message.project_id,
+                "conversation_id": message.conversation_id,
+                "direction": Direction.INBOUND,
+                "channel": text.channel,
+                "from_number": text.from_number,
+                "to_number": text.to_number,
+                "body": text.body,
+                "status": MessageStatus.RECEIVED,
+                "carrier": text.carrier,
+                "carrier_sid": text.sid,
+                "num_segments": segments.segments,
+                "encoding": segments.encoding,
+                "attempts": 0,
+                "created_at": text.received_at,
+                "updated_at": text.received_at,
+            }
+        ],
+    )
+
+
+async def insert_events(session: AsyncSession, events: Sequence[StatusEvent]) -> None:
+    """Keep status events for audit."""
+    if events:
+        await session.execute(
+            insert(table_of(MessageStatusEvent)),
+            [
+                {
+                    "message_id": e.message_id,
+                    "status": e.status,
+                    "outcome": e.outcome,
+                    "source": e.source,
+                    "error_code": e.error_code,
+                    "details": e.details,
+                    "occurred_at": e.occurred_at,
+                }
+                for e in events
+            ],
+        )
 
 
 async def due_for_dispatch(session: AsyncSession, now: datetime, limit: int) -> list[DueMessage]:
@@ -33,8 +125,12 @@ async def due_for_dispatch(session: AsyncSession, now: datetime, limit: int) -> 
     Rows another worker holds are skipped, not waited on. A lease (or a deferral) is `next_attempt_at`
     pushed forward, so a crashed worker's messages come due again by themselves, through the same index.
     """
-    result = await session.execute(
-        select(
+    result = await jobs.lock_due(
+        session,
+        OUTBOX.due,
+        now,
+        limit,
+        columns=(
             Message.id,
             Message.project_id,
             Message.from_number,
@@ -44,15 +140,9 @@ async def due_for_dispatch(session: AsyncSession, now: datetime, limit: int) -> 
             Message.expires_at,
             Message.priority,
             Message.quiet_hours,
-        )
-        .where(
-            Message.status == MessageStatus.QUEUED,
-            Message.next_attempt_at <= now,
-            Message.direction == Direction.OUTBOUND,
-        )
-        .order_by(Message.priority, Message.next_attempt_at, Message.id)  # ids are time-ordered
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        ),
+        where=(Message.status == MessageStatus.QUEUED, Message.direction == Direction.OUTBOUND),
+        order_by=(Message.priority, Message.next_attempt_at, Message.id),  # ids are time-ordered
     )
     return [
         DueMessage(
@@ -70,22 +160,14 @@ async def due_for_dispatch(session: AsyncSession, now: datetime, limit: int) -> 
     ]
 
 
-async def lease(
-    session: AsyncSession, send_at: Mapping[str, datetime], owner: str, lease_until: datetime
-) -> list[ClaimedMessage]:
-    """Lease locked messages to `owner` until `lease_until`, each to be sent at its `send_at`."""
-    if not send_at:
-        return []
-    result = await session.execute(
-        update(Message)
-        .where(Message.id.in_(list(send_at)))
-        .values(
-            lease_owner=owner,
-            next_attempt_at=lease_until,
-            lease_expires_at=lease_until,
-            attempts=Message.attempts + 1,
-        )
-        .returning(
+async def lease(session: AsyncSession, send_at: Mapping[str, datetime], lease: Lease) -> list[ClaimedMessage]:
+    """Lease locked messages, each to be sent at its `send_at`."""
+    result = await jobs.lease(
+        session,
+        OUTBOX,
+        send_at,
+        lease,
+        returning=(
             Message.id,
             Message.project_id,
             Message.channel,
@@ -98,14 +180,13 @@ async def lease(
             Message.content_sid,
             Message.content_variables,
             Message.use_case_id,
-        )
-        .execution_options(synchronize_session=False)
+        ),
     )
     claimed = [
         ClaimedMessage(
             id=row.id,
             project_id=row.project_id,
-            channel=row.channel,
+            channel=Channel(row.channel),
             from_number=row.from_number or "",
             to_number=row.to_number,
             body=row.body,
@@ -138,6 +219,7 @@ async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable
             Message.num_segments,
             Message.handed_off_at,
             Message.delivered_at,
+            Message.lease_owner,
         )
         .where(or_(Message.carrier_sid.in_(sid_set), Message.id.in_(id_set)))
         .order_by(Message.id)  # one lock order for every worker, so two batches cannot deadlock
@@ -154,15 +236,72 @@ async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable
             num_segments=row.num_segments,
             handed_off_at=row.handed_off_at,
             delivered_at=row.delivered_at,
+            lease_owner=row.lease_owner,
         )
         for row in result
     ]
 
 
-async def update_many(session: AsyncSession, changes: Sequence[dict[str, Any]]) -> None:
-    """Update messages by id: each dict holds `id` and the columns to set (run as executemany batches)."""
-    if changes:
-        await session.execute(update(Message), list(changes))
+async def apply_changes(session: AsyncSession, changes: Sequence[MessageChange]) -> None:
+    """Write what reports and send results changed, one executemany per shape of change."""
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        columns = _columns(change)
+        by_shape.setdefault(tuple(sorted(columns)), []).append(columns)
+    for rows in by_shape.values():
+        await session.execute(update(Message), rows)
+
+
+_CHANGED = (
+    "updated_at",
+    "status",
+    "carrier",
+    "carrier_sid",
+    "num_segments",
+    "from_number",
+    "handed_off_at",
+    "delivered_at",
+    "errored_at",
+    "error_code",
+    "error_message",
+    "next_attempt_at",
+)
+
+
+def _columns(change: MessageChange) -> dict[str, Any]:
+    columns: dict[str, Any] = {"id": change.id}
+    columns.update({name: value for name in _CHANGED if (value := getattr(change, name)) is not None})
+    if change.errored_at is not None:
+        columns["error_code"] = change.error_code  # a failure without a code clears none: there was none
+    if change.settled or change.next_attempt_at is not None:
+        columns.update(jobs.unleased(OUTBOX))
+        columns.setdefault("next_attempt_at", None)
+    return columns
+
+
+async def held(session: AsyncSession, ids: Iterable[str], token: str) -> set[str]:
+    """Which of these messages `token`'s lease still holds, locked (see `kit.jobs.repository.held`)."""
+    return await jobs.held(session, OUTBOX, ids, token)
+
+
+async def defer(session: AsyncSession, until: Mapping[str, datetime]) -> None:
+    """Make queued messages due later (their turn comes then), with no lease on them."""
+    await apply_changes(session, [MessageChange(id=i, next_attempt_at=at) for i, at in until.items()])
+
+
+async def hold(session: AsyncSession, held_until: Sequence[tuple[str, datetime, datetime | None]]) -> None:
+    """Hold queued messages until an instant, each with its validity moved to (id, until, expires_at)."""
+    if held_until:
+        await session.execute(
+            update(Message),
+            [{"id": i, "next_attempt_at": at, "expires_at": expires} for i, at, expires in held_until],
+        )
+
+
+async def set_senders(session: AsyncSession, senders: Mapping[str, str]) -> None:
+    """Record the pool sender chosen for each message."""
+    if senders:
+        await session.execute(update(Message), [{"id": i, "from_number": s} for i, s in senders.items()])
 
 
 async def backlog(session: AsyncSession, senders: Iterable[str]) -> dict[str, int]:
@@ -211,11 +350,6 @@ async def conversation_messages(session: AsyncSession, conversation_id: str) -> 
         .order_by(Message.created_at, Message.id)
     )
     return [to_view(row) for row in rows.scalars()]
-
-
-async def count_by_status(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(select(Message.status, func.count()).group_by(Message.status))
-    return {status: count for status, count in rows}
 
 
 def to_view(row: Message) -> MessageView:

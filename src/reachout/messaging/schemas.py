@@ -8,9 +8,11 @@ from typing import Any
 
 import uuid_utils
 
-from reachout.carriers.base import Accepted, CarrierUnavailable, Rejected
+from reachout.carriers.base import Accepted, CarrierUnavailable, InboundText, Rejected
+from reachout.delivery.channels import Channel
+from reachout.delivery.status import MessageStatus, TransitionOutcome
 from reachout.kit.gcra import Rate
-from reachout.messaging.status import MessageStatus
+from reachout.messaging.models import SendPriority
 
 # As Twilio: a message still queued this long after it was accepted is canceled (30036), not sent late.
 DEFAULT_VALIDITY_SECONDS = 36_000.0
@@ -33,7 +35,7 @@ class OutboundRequest:
 
     project_id: str
     rate_limit: Rate
-    channel: str
+    channel: Channel
     to_number: str
     body: str
     sender: str | None
@@ -53,7 +55,7 @@ class ConversationText:
 
     project_id: str
     conversation_id: str | None
-    channel: str
+    channel: Channel
     from_number: str | None  # None until the dispatcher picks it from a use case's pool
     to_number: str
     body: str
@@ -119,7 +121,7 @@ class ClaimedMessage:
 
     id: str
     project_id: str | None
-    channel: str
+    channel: Channel
     from_number: str
     to_number: str
     body: str
@@ -145,6 +147,67 @@ class MessageState:
     num_segments: int
     handed_off_at: datetime | None
     delivered_at: datetime | None
+    lease_owner: str | None = None
+
+
+@dataclass(frozen=True)
+class NewOutbound:
+    """A message to queue: a first message or a reply, when it may go and until when it may."""
+
+    id: str
+    text: ConversationText
+    send_after: datetime
+    priority: SendPriority
+    expires_at: datetime
+    created_at: datetime
+    use_case_id: str | None = None
+    quiet_hours: bool = False
+
+
+@dataclass(frozen=True)
+class NewInbound:
+    """A text a person sent, to store: to a project's number (in a conversation or not), or an orphan."""
+
+    id: str
+    text: InboundText
+    project_id: str | None
+    conversation_id: str | None
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """One report about a message, applied or not, as kept for audit."""
+
+    message_id: str
+    status: MessageStatus
+    outcome: TransitionOutcome | str
+    source: str
+    occurred_at: datetime
+    error_code: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessageChange:
+    """What a status report or a send result changes on one message; a None leaves its column alone.
+
+    `settled`: the dispatcher is done with it (no next attempt, no lease); `next_attempt_at` (with no lease
+    either) when it is to be tried again or held."""
+
+    id: str
+    updated_at: datetime | None = None
+    status: MessageStatus | None = None
+    carrier: str | None = None
+    carrier_sid: str | None = None
+    num_segments: int | None = None
+    from_number: str | None = None
+    handed_off_at: datetime | None = None
+    delivered_at: datetime | None = None
+    errored_at: datetime | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+    next_attempt_at: datetime | None = None
+    settled: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,17 @@
-"""The worker loop: drives conversation jobs, the dispatcher and the sandbox's reports until told to stop."""
+"""The worker: every registered runner in a loop of its own, until told to stop.
+
+The domains register the runners (the dispatcher, the conversation jobs, each carrier's own), and each loop
+claims, works and sleeps on its own, so no kind of work waits behind another's batch or pace.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
-from reachout.carriers.base import CarrierEvents
-from reachout.carriers.sandbox.carrier import SandboxCarrier
-from reachout.conversations.turns import ConversationWorker
-from reachout.db.engine import Database
+from reachout.kit.jobs.runner import Runner
 from reachout.logs import get_logger
-from reachout.messaging.dispatcher import Dispatcher
 
 log = get_logger("worker")
 
@@ -20,70 +21,58 @@ ERROR_PAUSE_SECONDS = 1.0
 class Worker:
     """One worker's share of the background work; any number may run against one database."""
 
-    def __init__(
-        self,
-        database: Database,
-        dispatcher: Dispatcher,
-        conversations: ConversationWorker,
-        sandbox: SandboxCarrier | None,
-        events: CarrierEvents,
-        *,
-        poll_seconds: float,
-    ) -> None:
-        self._database = database
-        self._dispatcher = dispatcher
-        self._conversations = conversations
-        self._sandbox = sandbox
-        self._events = events
+    def __init__(self, runners: Sequence[Runner], *, poll_seconds: float) -> None:
+        names = [runner.name for runner in runners]
+        if len(set(names)) != len(names):
+            raise ValueError(f"runner names must be unique: {names}")
+        self._runners = tuple(runners)
         self._poll = poll_seconds
-        self._wake = asyncio.Event()
+        self._wakes = {runner.name: asyncio.Event() for runner in runners}
+
+    @property
+    def runners(self) -> tuple[Runner, ...]:
+        return self._runners
 
     def wake(self) -> None:
-        """Ask for a pass now rather than at the next poll (new work was just committed)."""
-        self._wake.set()
+        """Ask every runner for a pass now rather than at its next poll (new work was just committed)."""
+        for event in self._wakes.values():
+            event.set()
 
     async def run_once(self) -> int:
-        """One pass over every kind of work; returns how many items were handled."""
-        # Turns first, so the replies they queue go out in this same pass. Hand-offs and the sandbox's reports
-        # are independent transactions, so they overlap: the database works on one while this process
-        # prepares the other.
-        handled = await self._conversations.run_once()
-        results = await asyncio.gather(
-            self._dispatcher.dispatch_once(),
-            self._sandbox_reports(),
-            return_exceptions=True,  # a failing kind still lets the other finish before the pass ends
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return handled + sum(r for r in results if isinstance(r, int))
-
-    async def _sandbox_reports(self) -> int:
-        if self._sandbox is None:
-            return 0
-        async with self._database.write.begin() as session:
-            reports = await self._sandbox.take_due_reports(session)
-            await self._events.statuses(session, reports)
-        return len(reports)
+        """One pass of every runner, in the order registered; returns how many items they found due."""
+        return sum([await runner.run_once() for runner in self._runners])
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; sleeps only when a pass found nothing to do."""
-        log.info("worker running", poll_seconds=self._poll)
+        """Run every runner's loop until `stop` is set."""
+        log.info("worker running", poll_seconds=self._poll, runners=[r.name for r in self._runners])
+        await asyncio.gather(*(self._loop(runner, stop) for runner in self._runners))
+
+    async def _loop(self, runner: Runner, stop: asyncio.Event) -> None:
+        wake = self._wakes[runner.name]
         while not stop.is_set():
-            self._wake.clear()  # before the pass, so a wake-up during it is not lost
+            wake.clear()  # before the pass, so a wake-up during it is not lost
             try:
-                handled = await self.run_once()
+                handled = await runner.run_once()
             except Exception:
-                log.exception("worker pass failed; pausing before the next one")
+                log.exception("worker pass failed; pausing before the next one", runner=runner.name)
                 handled = 0
-                await _sleep_unless(stop, ERROR_PAUSE_SECONDS)
+                await _wait(stop, ERROR_PAUSE_SECONDS)
             if handled == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                await _wait_any(stop, wake, self._poll)
             else:
                 await asyncio.sleep(0)
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """Sleep until woken, stopped, or `seconds` pass."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

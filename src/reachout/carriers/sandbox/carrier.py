@@ -26,8 +26,9 @@ from reachout.carriers.sandbox.models import SandboxMessage
 from reachout.carriers.sandbox.rules import fate_of
 from reachout.carriers.sandbox.schemas import HandsetDirection, HandsetMessage
 from reachout.db.group_commit import GroupCommitter
+from reachout.delivery.channels import Channel
+from reachout.delivery.status import MessageStatus
 from reachout.kit.clock import Clock
-from reachout.messaging.status import MessageStatus
 
 HISTORY_LIMIT = 1000
 
@@ -145,7 +146,7 @@ class SandboxCarrier:
         await session.flush()
         return InboundText(
             sid=row.sid,
-            channel="sms",
+            channel=Channel.SMS,
             from_number=from_number,
             to_number=to_number,
             body=body,

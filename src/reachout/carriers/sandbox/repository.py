@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.carriers.sandbox.models import SandboxMessage
 from reachout.db.upsert import insert_for
+from reachout.kit.jobs import repository as jobs
 
 
 async def insert_once(session: AsyncSession, rows: Sequence[SandboxMessage]) -> list[str]:
@@ -48,14 +49,9 @@ def add(session: AsyncSession, row: SandboxMessage) -> None:
 
 async def due_for_report(session: AsyncSession, now: datetime, limit: int) -> Sequence[SandboxMessage]:
     """Sends whose next status report is due, locked so only one worker reports each."""
-    result = await session.execute(
-        select(SandboxMessage)
-        .where(SandboxMessage.next_report_at <= now)
-        .order_by(SandboxMessage.next_report_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return result.scalars().all()
+    # The reports are made in the caller's transaction, so the row locks are all the hold it needs.
+    rows = await jobs.lock_due(session, SandboxMessage.next_report_at, now, limit, columns=(SandboxMessage,))
+    return [row[0] for row in rows]
 
 
 async def mark_reported(session: AsyncSession, marks: Sequence[dict[str, object]]) -> None:

@@ -12,18 +12,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, HTTPException, status
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reachout.carriers.base import CarrierEvents, CarrierKind
+from reachout.carriers.plugin import NumberDirectory
 from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.schemas import HandsetMessage, InboundAccepted, InboundRequest
 from reachout.config import SandboxRoutes
 from reachout.db.engine import Database
 from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 
-CarrierOfNumber = Callable[[str], Awaitable[str | None]]
-CarriersBeside = Callable[[str], Awaitable[frozenset[str]]]
 PREFIX = "/sandbox"
 
 
@@ -41,28 +38,6 @@ class SandboxExposure:
         return self._setting is SandboxRoutes.ON
 
 
-class SandboxGate:
-    """ASGI middleware: while the sandbox is not served, everything under `/sandbox` is a 404, the answer
-    for a path that was never mounted (whatever the method or body)."""
-
-    def __init__(self, app: ASGIApp, exposure: SandboxExposure) -> None:
-        self._app = app
-        self._exposure = exposure
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_sandbox_path(scope["path"]) and not await self._exposure.served():
-            await JSONResponse({"detail": "Not Found"}, status_code=status.HTTP_404_NOT_FOUND)(
-                scope, receive, send
-            )
-            return
-        await self._app(scope, receive, send)
-
-
-def is_sandbox_path(path: str) -> bool:
-    """Whether a request path is one of the sandbox's."""
-    return path == PREFIX or path.startswith(PREFIX + "/")
-
-
 def _e164(value: str, field: str) -> str:
     try:
         return parse_e164(value).e164
@@ -71,14 +46,11 @@ def _e164(value: str, field: str) -> str:
 
 
 def sandbox_router(
-    database: Database,
-    carrier: SandboxCarrier,
-    events: CarrierEvents,
-    carrier_of: CarrierOfNumber,
-    carriers_beside: CarriersBeside,
+    database: Database, carrier: SandboxCarrier, events: CarrierEvents, numbers: NumberDirectory
 ) -> APIRouter:
-    """Routes for the sandbox carrier, bound to this process's database and carrier; `carrier_of` tells which
-    carrier a provisioned number sends through, `carriers_beside` those of its project's numbers."""
+    """Routes for the sandbox carrier, bound to this process's database and carrier; `numbers` tells which
+    carrier a provisioned number sends through, and those of its project's numbers."""
+    carrier_of, carriers_beside = numbers.carrier_of_number, numbers.carriers_beside
 
     router = APIRouter(prefix=PREFIX, tags=["sandbox"])
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from reachout.carriers.failures import CarrierFailure, failure_for
-from reachout.messaging.status import MessageStatus
+from reachout.delivery.failures import CarrierFailure, failure_for
+from reachout.delivery.status import MessageStatus
 from reachout.phones.lookup import LineFacts, LineType, known_line_type
 from reachout.phones.numbers import InvalidPhoneNumber, PhoneNumber, parse_e164
 

@@ -32,14 +32,14 @@ from reachout.carriers.base import (
     Rejected,
     SendResult,
 )
-from reachout.carriers.failures import CarrierFailure, failure_for
 from reachout.carriers.twilio.client import LazyTwilioClient
+from reachout.delivery.channels import Channel
+from reachout.delivery.failures import TOO_MANY_REQUESTS, CarrierFailure, failure_for
 
 STATUS_CALLBACK_PATH = "/v1/webhook/twilio/sms-status"
 INBOUND_PATH = "/v1/webhook/twilio/sms-inbound"
 FIND_SLACK = timedelta(minutes=1)
 FIND_LIMIT = 50
-WHATSAPP = "whatsapp"
 API_CREATED = "outbound-api"  # the direction of every message created through the Messages API
 
 
@@ -132,9 +132,9 @@ class TwilioCarrier:
         await self._client.close()
 
 
-def _address(channel: str, number: str) -> str:
+def _address(channel: Channel, number: str) -> str:
     """Twilio's address for a number on a channel: `whatsapp:+1...` or the bare number for SMS."""
-    return f"{WHATSAPP}:{number}" if channel == WHATSAPP else number
+    return f"{Channel.WHATSAPP}:{number}" if channel is Channel.WHATSAPP else number
 
 
 def _sender(text: OutboundText) -> dict[str, str]:
@@ -183,5 +183,5 @@ def _matches(text: OutboundText, messages: Sequence[Any], since: datetime, windo
 
 def _failure(error: TwilioRestException) -> CarrierFailure:
     if error.status == 429:  # too many requests: nothing was created, a later retry can succeed
-        return failure_for(20429)
+        return TOO_MANY_REQUESTS
     return failure_for(int(error.code)) if error.code is not None else failure_for(error.status)

@@ -23,16 +23,16 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from reachout.carriers.base import CarrierEvents, InboundText, StatusReport
-from reachout.carriers.twilio.carrier import INBOUND_PATH, STATUS_CALLBACK_PATH, WHATSAPP
+from reachout.carriers.twilio.carrier import INBOUND_PATH, STATUS_CALLBACK_PATH
 from reachout.db.engine import Database
+from reachout.delivery.channels import Channel
+from reachout.delivery.status import MessageStatus
 from reachout.kit.clock import Clock
 from reachout.logs import get_logger
-from reachout.messaging.status import MessageStatus
 
 log = get_logger("twilio")
 
 SOURCE = "twilio"
-SMS = "sms"
 # The library renders an empty response as `<Response />`; spelled with an end tag it is the same document to
 # any XML parser, and what Twilio's "no reply" examples show.
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?>' + ElementTree.tostring(
@@ -135,7 +135,7 @@ def inbound_text(form: dict[str, str], now: datetime) -> InboundText:
         raise UnusableWebhook("Body must not contain NUL (U+0000) characters.")
     return InboundText(
         sid=sid,
-        channel=WHATSAPP if WHATSAPP in (sender_channel, recipient_channel) else SMS,
+        channel=Channel.WHATSAPP if Channel.WHATSAPP in (sender_channel, recipient_channel) else Channel.SMS,
         from_number=from_number,
         to_number=to_number,
         body=body,
@@ -144,16 +144,17 @@ def inbound_text(form: dict[str, str], now: datetime) -> InboundText:
     )
 
 
-def _address(raw: str, field: str) -> tuple[str, str]:
+def _address(raw: str, field: str) -> tuple[Channel, str]:
     """(channel, address) of a From or To: `+14155551234` is SMS, `whatsapp:+14155551234` WhatsApp."""
-    channel, address = SMS, raw
+    channel, address = Channel.SMS, raw
     prefixed = _CHANNEL_PREFIX.fullmatch(raw)
     if prefixed is not None:
-        channel, address = prefixed.group(1), prefixed.group(2)
-        if channel != WHATSAPP:
+        prefix, address = prefixed.group(1), prefixed.group(2)
+        if prefix != Channel.WHATSAPP:
             raise UnusableWebhook(
-                f"{field}: the {channel} channel is not one reachout serves (SMS, WhatsApp)."
+                f"{field}: the {prefix} channel is not one reachout serves (SMS, WhatsApp)."
             )
+        channel = Channel.WHATSAPP
     if not _ADDRESS.fullmatch(address):
         raise UnusableWebhook(
             f"{field} must be a phone number, short code or sender id of at most 20 characters."

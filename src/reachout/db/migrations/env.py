@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from reachout.db.engine import open_database
-from reachout.db.registry import metadata
+from reachout.tables import metadata
 
 target_metadata = metadata
 

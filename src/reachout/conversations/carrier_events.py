@@ -1,4 +1,7 @@
-"""What happens when a carrier reports: the one status path and the one inbound path every carrier shares."""
+"""What happens when a carrier reports: the one status path and the one inbound path every carrier shares.
+
+The conversations domain owns the inbound flow and calls messaging below it for statuses and stored texts.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +11,19 @@ from typing import Any
 from reachout.carriers.base import InboundText, StatusReport
 from reachout.conversations.inbound import InboundOutcome, InboundPolicy, handle_inbound
 from reachout.logs import get_logger
-from reachout.messaging import delivery
+from reachout.messaging import reports as status_reports
 
 log = get_logger("carrier_events")
 
 
-class MessagingCarrierEvents:
+class ConversationCarrierEvents:
     """Implements `carriers.base.CarrierEvents`: statuses go to messaging, texts to the conversations."""
 
     def __init__(self, *, debounce_seconds: float, auto_reply_window_seconds: float = 600.0) -> None:
         self._policy = InboundPolicy(debounce_seconds, auto_reply_window_seconds)
 
     async def statuses(self, session: Any, reports: Sequence[StatusReport]) -> None:
-        outcomes = await delivery.apply_statuses(session, reports)
+        outcomes = await status_reports.apply_statuses(session, reports)
         for report, outcome in zip(reports, outcomes, strict=True):
             if outcome is None:
                 log.info("status report for an unknown message acknowledged", sid=report.sid)

@@ -1,0 +1,1 @@
+"""The delivery vocabulary every domain and carrier shares: statuses, the failure catalogue, channels."""

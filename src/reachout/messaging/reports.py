@@ -1,0 +1,152 @@
+"""Applying carriers' status reports: the one status path every carrier (and the dispatcher) shares.
+
+Reports arrive late, twice and out of order; `delivery.status.decide` says which move a message forward.
+Every report is kept as an event, applied or not. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.carriers.base import StatusReport
+from reachout.compliance import service as compliance
+from reachout.delivery.failures import CarrierFailure, failure_for
+from reachout.delivery.status import MessageStatus, TransitionOutcome, decide
+from reachout.messaging import repository
+from reachout.messaging.schemas import MessageChange, MessageState, StatusEvent
+
+_CARRIER_HAS_IT = frozenset(
+    {
+        MessageStatus.SENDING,
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.READ,
+    }
+)
+_ENDED_BADLY = frozenset({MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.CANCELED})
+
+
+async def apply_statuses(
+    session: AsyncSession,
+    reports: Sequence[StatusReport],
+    also: Mapping[str, MessageChange] | None = None,
+) -> list[TransitionOutcome | None]:
+    """Apply status reports in order; duplicates and regressions are kept as events but change nothing.
+
+    An outcome is None when no message matches its report (the caller acknowledges it all the same).
+    `also` holds more changes to messages (by id), written in the same statements.
+    """
+    states = await repository.lock_many(
+        session, sids=[r.sid for r in reports if r.sid], ids=[r.reference for r in reports if r.reference]
+    )
+    by_sid = {s.carrier_sid: s.id for s in states if s.carrier_sid}
+    current = {s.id: s for s in states}
+    changes: dict[str, MessageChange] = dict(also or {})
+    events: list[StatusEvent] = []
+    outcomes: list[TransitionOutcome | None] = []
+    for report in reports:
+        message_id = by_sid.get(report.sid) or (report.reference if report.reference in current else None)
+        if message_id is None:
+            outcomes.append(None)
+            continue
+        outcome, change = _transition(current[message_id], report)
+        if outcome is TransitionOutcome.APPLIED and report.error_code is not None:
+            await _opt_out_if_carrier_says(session, current[message_id], report)
+        current[message_id] = _advanced(current[message_id], change)
+        if change != MessageChange(message_id, updated_at=report.occurred_at):
+            changes[message_id] = _merged(changes.get(message_id), change)
+        events.append(
+            StatusEvent(
+                message_id,
+                report.status,
+                outcome,
+                report.source,
+                report.occurred_at,
+                report.error_code,
+                report.details,
+            )
+        )
+        outcomes.append(outcome)
+    await repository.apply_changes(session, list(changes.values()))
+    await repository.insert_events(session, events)
+    return outcomes
+
+
+def failure_report(message_id: str, failure: CarrierFailure, now: datetime, worker: str) -> StatusReport:
+    """The dispatcher's own report that a message failed (or was canceled) before any carrier sid."""
+    return StatusReport(
+        sid="",
+        reference=message_id,
+        status=failure.status,
+        occurred_at=now,
+        error_code=failure.code,
+        source="dispatcher",
+        details={"description": failure.description, "worker": worker},
+    )
+
+
+_STATE_FIELDS = frozenset(f.name for f in fields(MessageState))
+
+
+def _advanced(state: MessageState, change: MessageChange) -> MessageState:
+    """The state after a change, so the next report of the batch is judged against it."""
+    moved = {
+        name: value
+        for name in _STATE_FIELDS & {f.name for f in fields(MessageChange)}
+        if name != "id" and (value := getattr(change, name)) is not None
+    }
+    return replace(state, **moved)
+
+
+def _merged(earlier: MessageChange | None, later: MessageChange) -> MessageChange:
+    """Two changes to one message in one batch: the later one's columns win."""
+    if earlier is None:
+        return later
+    newer = {
+        f.name: getattr(later, f.name) for f in fields(MessageChange) if getattr(later, f.name) is not None
+    }
+    newer["settled"] = earlier.settled or later.settled
+    return replace(earlier, **newer)
+
+
+async def _opt_out_if_carrier_says(session: AsyncSession, state: MessageState, report: StatusReport) -> None:
+    """A carrier that refuses a send because the person unsubscribed (21610) knows what we must record."""
+    assert report.error_code is not None
+    if state.project_id is not None and failure_for(report.error_code).opts_out:
+        await compliance.opt_out(
+            session, state.project_id, state.to_number, f"carrier:{report.error_code}", report.occurred_at
+        )
+
+
+def _transition(state: MessageState, report: StatusReport) -> tuple[TransitionOutcome, MessageChange]:
+    """The outcome of a report against a message's state, and what it changes."""
+    outcome = decide(state.status, report.status)
+    at = report.occurred_at
+    applied = outcome is TransitionOutcome.APPLIED
+    ended_badly = applied and report.status in _ENDED_BADLY
+    return outcome, MessageChange(
+        id=state.id,
+        updated_at=at,
+        carrier_sid=report.sid if report.sid and state.carrier_sid is None else None,
+        # The carrier's count is the one it bills.
+        num_segments=report.num_segments if report.num_segments != state.num_segments else None,
+        from_number=report.from_number if state.from_number is None else None,
+        status=report.status if applied else None,
+        # A carrier's report can overtake the dispatcher's record of the hand-off (a crash in between).
+        handed_off_at=at
+        if applied and report.status in _CARRIER_HAS_IT and state.handed_off_at is None
+        else None,
+        delivered_at=at
+        if applied
+        and report.status in (MessageStatus.DELIVERED, MessageStatus.READ)
+        and state.delivered_at is None
+        else None,
+        errored_at=at if ended_badly else None,
+        error_code=report.error_code if ended_badly else None,
+        error_message=report.details.get("description") if ended_badly else None,
+    )

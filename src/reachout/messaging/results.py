@@ -1,0 +1,90 @@
+"""Recording what carriers said about a batch of sends: hand-offs, permanent failures and retries.
+
+A result is written only where the claim's lease still holds: a dispatcher that took longer than its lease
+finds another claim's token on the row, and its late word changes nothing (the newer claim asks the carrier
+first whether it already has the message, so a send that did happen is still recorded, once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reachout.carriers.base import Accepted, CarrierUnavailable, Rejected, StatusReport
+from reachout.delivery.failures import CARRIER_UNAVAILABLE, SENDER_NOT_CAPABLE, CarrierFailure
+from reachout.delivery.status import MessageStatus
+from reachout.kit.jobs.leases import Lease
+from reachout.kit.jobs.retry import RetryStrategy
+from reachout.logs import get_logger
+from reachout.messaging import repository
+from reachout.messaging.reports import apply_statuses, failure_report
+from reachout.messaging.schemas import MessageChange, SendOutcome, StatusEvent
+
+log = get_logger("dispatcher")
+
+
+async def record_send_results(
+    session: AsyncSession, outcomes: Sequence[SendOutcome], now: datetime, retry: RetryStrategy, lease: Lease
+) -> int:
+    """Record the outcomes whose lease still holds; returns how many were recorded."""
+    held = await repository.held(session, [o.message.id for o in outcomes], lease.token)
+    late = [o.message.id for o in outcomes if o.message.id not in held]
+    if late:
+        log.warning("send results after the lease ended dropped", messages=late, lease=lease.token)
+    retry_events: list[StatusEvent] = []
+    changes: dict[str, MessageChange] = {}
+    reports: list[StatusReport] = []
+    for outcome in outcomes:
+        claimed, result = outcome.message, outcome.result
+        if claimed.id not in held:
+            continue
+        if isinstance(result, Accepted):
+            changes[claimed.id] = MessageChange(
+                claimed.id, carrier=outcome.carrier, carrier_sid=result.sid, settled=True
+            )
+            reports.append(
+                StatusReport(
+                    sid=result.sid,
+                    reference=claimed.id,
+                    status=MessageStatus.SENDING,
+                    occurred_at=now,
+                    source="dispatcher",
+                    details={"worker": lease.owner, "slot": claimed.send_at.isoformat()},
+                )
+            )
+            continue
+        failure, retry_after = _failure_of(result)
+        retry_at = retry.next_attempt(claimed.attempts, now, retry_after) if failure.retryable else None
+        if retry_at is not None:
+            changes[claimed.id] = MessageChange(claimed.id, updated_at=now, next_attempt_at=retry_at)
+            details = {"retry_at": retry_at.isoformat(), "reason": failure.description, "worker": lease.owner}
+            retry_events.append(
+                StatusEvent(
+                    claimed.id, MessageStatus.QUEUED, "retry", "dispatcher", now, failure.code, details
+                )
+            )
+            continue
+        changes[claimed.id] = MessageChange(claimed.id, carrier=outcome.carrier, settled=True)
+        reports.append(failure_report(claimed.id, failure, now, lease.owner))
+    await repository.insert_events(session, retry_events)
+    await apply_statuses(session, reports, also=changes)
+    return len(held)
+
+
+def _failure_of(result: Rejected | CarrierUnavailable | None) -> tuple[CarrierFailure, float | None]:
+    """The catalogue's word on a send that did not go, and how long the carrier asked us to wait."""
+    if isinstance(result, Rejected):
+        return result.failure, result.retry_after
+    if result is None:  # the sender is no longer provisioned on any carrier this process knows
+        return SENDER_NOT_CAPABLE, None
+    return (
+        CarrierFailure(
+            CARRIER_UNAVAILABLE.code,
+            f"Carrier unavailable: {result}",
+            retryable=True,
+            status=MessageStatus.FAILED,
+        ),
+        result.retry_after,
+    )
