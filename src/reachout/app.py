@@ -8,7 +8,7 @@ import gc
 import ipaddress
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ from reachout.provisioning.schema import ProvisioningFile
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.service import Directory, RateLimiter
 from reachout.workers.loop import Worker
+from reachout.workers.supervisor import WorkerProcess
 
 log = get_logger("app")
 
@@ -65,12 +66,13 @@ class Runtime:
     first_messages: GroupCommitter[OutboundRequest, AcceptedMessage]
     lookup: LineTypeLookup
     events: ConversationCarrierEvents
+    wake_worker: Callable[[], None] = lambda: None  # where committed work is announced (set at start-up)
 
     async def accept_first_message(self, request: OutboundRequest) -> AcceptedMessage:
-        """Durably accept a first message (a greeting, or a send through a use case), then nudge this
-        process's worker."""
+        """Durably accept a first message (a greeting, or a send through a use case), then nudge the
+        worker."""
         accepted = await self.first_messages.submit(request)
-        self.worker.wake()
+        self.wake_worker()
         return accepted
 
     def carrier(self, kind: str) -> TextCarrier | None:
@@ -248,8 +250,10 @@ def create_app(
     agents: AgentRegistry | None = None,
     listen_host: str | None = None,
     carriers: Mapping[str, CarrierFactory] = FACTORIES,
+    worker_process: Sequence[str] | None = None,
 ) -> FastAPI:
-    """The HTTP application; with `run_worker` it also runs the worker in the same process.
+    """The HTTP application; with `run_worker` it also runs the worker, in this process or, given its
+    command line (`worker_process`), in a child process it starts, nudges, restarts and stops.
 
     `listen_host` is the address the server listens on, when known: weak keys are warned of off loopback.
     """
@@ -262,11 +266,20 @@ def create_app(
             await warn_about_weak_keys(runtime, listen_host, applied)
         tune_garbage_collector()
         stop = asyncio.Event()
-        worker_task = asyncio.create_task(runtime.worker.run(stop), name="worker") if run_worker else None
+        worker_task, child = None, None
+        if run_worker and worker_process is not None:
+            child = WorkerProcess(worker_process)
+            await child.start()  # after the database is prepared: the child does not prepare it again
+            runtime.wake_worker = child.wake
+        elif run_worker:
+            worker_task = asyncio.create_task(runtime.worker.run(stop), name="worker")
+            runtime.wake_worker = runtime.worker.wake
         try:
             yield
         finally:
             stop.set()
+            if child is not None:
+                await child.stop()
             await runtime.close()
             if worker_task is not None:
                 await worker_task

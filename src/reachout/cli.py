@@ -23,6 +23,7 @@ from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.provisioning.loader import ProvisioningError
+from reachout.workers.supervisor import follow_the_server, worker_command
 
 app = typer.Typer(help="reachout: outbound SMS and voice for conversational AI agents.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -55,11 +56,19 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Serve the API only; run `reachout worker` elsewhere.")
     ] = False,
+    inline_worker: Annotated[
+        bool,
+        typer.Option(
+            "--inline-worker",
+            help="Run the worker in this process rather than in a child process of its own.",
+        ),
+    ] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Print a ready-to-paste walkthrough.")] = False,
 ) -> None:
-    """Run the HTTP API (and, unless --no-worker, the worker) in this process."""
+    """Run the HTTP API, and (unless --no-worker) the worker beside it, in a process of its own."""
     settings = _settings(config)
-    application = create_app(settings, run_worker=not no_worker, listen_host=host)
+    child = None if inline_worker else worker_command(settings.config)
+    application = create_app(settings, run_worker=not no_worker, listen_host=host, worker_process=child)
     if demo and settings.config is not None:
         _print_walkthrough(settings.config, host, port)
     uvicorn.run(
@@ -90,21 +99,31 @@ def _http_limits(settings: Settings) -> HttpLimits:
 
 
 @app.command()
-def worker(config: ConfigOption = None) -> None:
-    """Run the worker only: dispatch queued messages and process carrier reports."""
+def worker(
+    config: ConfigOption = None,
+    prepared: Annotated[bool, typer.Option("--prepared", hidden=True)] = False,
+    wake_on_stdin: Annotated[bool, typer.Option("--wake-on-stdin", hidden=True)] = False,
+) -> None:
+    """Run the worker only: dispatch queued messages, fire conversation jobs, make the carriers' reports."""
     settings = _settings(config)
     runtime = build_runtime(settings)
 
     async def main() -> None:
-        await prepare_database(runtime)
+        if not prepared:  # `reachout serve` prepared it before starting this worker
+            await prepare_database(runtime)
         tune_garbage_collector()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        follower = None
+        if wake_on_stdin:
+            follower = asyncio.create_task(follow_the_server(runtime.worker.wake, stop))
         try:
             await runtime.worker.run(stop)
         finally:
+            if follower is not None:
+                follower.cancel()
             await runtime.close()
             await runtime.database.dispose()
 
