@@ -6,8 +6,9 @@ run; every request goes to a different recipient), stops the server, and checks 
 the number of rows committed during the measured run equals wrk's count of 2xx responses.
 
     baseline   bench/baseline_app.py: FastAPI + Pydantic body + one stdlib sqlite3 insert (WAL), always SQLite
-    reachout   `reachout serve --config bench/provision.yaml`, on SQLite or PostgreSQL,
-               API only (`--no-worker`, the headline figure) and with the in-process worker (as `make run`)
+    reachout   `reachout serve --config bench/provision.yaml`, on SQLite or PostgreSQL: API only
+               (`--no-worker`, the headline figure), with its worker in a child process (as `make run`), and
+               with the worker in the same process (`--inline-worker`)
 
 The ratio is reachout's accepted/s over the baseline's (the baseline is defined on sqlite3, so the
 PostgreSQL rows are compared with the same SQLite baseline). Target: ≥ 0.5 on SQLite, API only.
@@ -185,6 +186,17 @@ def free_port() -> int:
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time so far of a process and its descendants alive now (the server and its worker process)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        total += cpu_seconds(current)
+        with contextlib.suppress(OSError):
+            pending += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+    return total
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (all its threads); 0 if it is gone."""
     try:
@@ -242,13 +254,13 @@ class CpuMeter:
         self._pid = server_pid
         self._database = database
         self._start = time.monotonic()
-        self._server = cpu_seconds(server_pid)
+        self._server = tree_cpu_seconds(server_pid)
         self._postgres = postgres_cpu(database)
         self._busy, self._steal = machine_busy_seconds()
 
     def stop(self, wrk_cpu_s: float, window_s: float) -> CpuUse:
         wall = time.monotonic() - self._start
-        server = cpu_seconds(self._pid) - self._server
+        server = tree_cpu_seconds(self._pid) - self._server
         after = postgres_cpu(self._database)
         # A process that exited meanwhile is left out; one that started counts from zero.
         postgres = sum(cpu - self._postgres.get(pid, 0.0) for pid, cpu in after.items())
@@ -400,23 +412,31 @@ class Store:
 # --- one measurement ----------------------------------------------------------------------------------------
 
 
+WorkerMode = Literal["none", "process", "inline"]
+MODES: dict[WorkerMode, tuple[str, str]] = {  # label suffix, description
+    "none": ("api", "api only"),
+    "process": ("worker", "api + worker process"),
+    "inline": ("inline", "api + inline worker"),
+}
+
+
 @dataclass(frozen=True)
 class Config:
     app: App
     backend: Backend
-    worker: bool = False
+    worker: WorkerMode = "none"
 
     @property
     def label(self) -> str:
         if self.app == "baseline":
             return "baseline-sqlite3"
-        return f"reachout-{self.backend}-{'worker' if self.worker else 'api'}"
+        return f"reachout-{self.backend}-{MODES[self.worker][0]}"
 
     @property
     def mode(self) -> str:
         if self.app == "baseline":
             return "-"
-        return "api+worker" if self.worker else "api only"
+        return MODES[self.worker][1]
 
 
 @dataclass
@@ -472,8 +492,10 @@ def start_server(config: Config, store: Store, workdir: Path) -> Server:
             "--port",
             str(port),
         ]
-        if not config.worker:
+        if config.worker == "none":
             command.append("--no-worker")
+        elif config.worker == "inline":
+            command.append("--inline-worker")
     return Server(config.label, command, env, workdir, port)
 
 
@@ -689,10 +711,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=2, help="Runs per configuration; the median is reported.")
     parser.add_argument(
         "--worker",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="Measure reachout only with (--worker) or only without (--no-worker) the in-process worker; "
-        "default: both, API only being the headline figure.",
+        choices=["none", "process", "inline", "all"],
+        default="all",
+        help="Measure reachout with no worker, with its worker process (as `make run`), with the worker in "
+        "the server's process, or all three (default; API only is the headline figure).",
     )
     parser.add_argument(
         "--no-baseline", dest="baseline", action="store_false", help="Skip the baseline (no ratio)."
@@ -733,7 +755,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def configurations(args: argparse.Namespace) -> list[Config]:
     backends: list[Backend] = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    workers = [False, True] if args.worker is None else [bool(args.worker)]
+    workers: list[WorkerMode] = ["none", "process", "inline"] if args.worker == "all" else [args.worker]
     configs: list[Config] = [Config("baseline", "sqlite")] if args.baseline else []
     configs += [Config("reachout", b, w) for b in backends for w in workers]
     return configs

@@ -145,7 +145,9 @@ def build_runtime(
     )
     # Turns first in a single pass (their replies then go out in the same pass); in `run`, each on its own.
     worker = Worker(
-        [conversations, dispatcher, *registry.runners()], poll_seconds=settings.worker_poll_seconds
+        [conversations, dispatcher, *registry.runners()],
+        poll_seconds=settings.worker_poll_seconds,
+        linger_seconds=settings.worker_linger_seconds,
     )
     limiter = RateLimiter()
     first_messages: GroupCommitter[OutboundRequest, AcceptedMessage] = GroupCommitter(

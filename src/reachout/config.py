@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     group_commit_max_batch: int = Field(default=512, gt=0)
 
     worker_poll_seconds: float = Field(default=0.2, gt=0)
+    # After a pass that drained its queue, how long a runner lets new work gather before its next pass.
+    worker_linger_seconds: float = Field(default=0.02, ge=0)
     dispatch_batch_size: int = Field(default=200, gt=0)
     dispatch_concurrency: int = Field(default=64, gt=0)
     lease_seconds: float = Field(default=30.0, gt=0, description="A claim older than this is re-claimable.")

@@ -1,12 +1,10 @@
 """The error catalogue: every refusal reachout makes, as a machine code with no HTTP status.
 
-    ReachoutError (code, message)
-      ├── refusals of the caller: UNAUTHENTICATED, FORBIDDEN, INVALID_REQUEST, …
-      ├── refusals of the send: SENDER_NOT_PROVISIONED, NO_NUMBERS_PROVISIONED, RATE_LIMITED, …
-      └── INTERNAL_ERROR: not a refusal but a bug, told in the dialect's shape (`kit.http.refusals_as`)
-
-Each dialect maps a code to its own status and body (`dialects/*`), so the same refusal reads as a
-PolyAI 400 `{"detail"}`, an Amigo 422 or a Bland `{data, errors}` without the domain knowing HTTP.
+One exception, `ReachoutError`, carries an `ErrorCode`: a refusal of the caller (`UNAUTHENTICATED`,
+`INVALID_REQUEST`, …) or of the send (`SENDER_NOT_PROVISIONED`, `RATE_LIMITED`, …), or `INTERNAL_ERROR`, not a
+refusal but a bug, told in the dialect's shape (`kit.http.refusals_as`). Each dialect maps every code to its
+own status and body (`dialects/*`), so the same refusal reads as a PolyAI 400 `{"detail"}`, an Amigo 422 or a
+Bland `{data, errors}` without the domain knowing HTTP.
 """
 
 from __future__ import annotations

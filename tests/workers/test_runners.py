@@ -111,6 +111,7 @@ class FakeCarrier:
 
     # --- its runner ---
     name = "fake-reports"
+    batch_size = 1
 
     async def run_once(self) -> int:
         self.passes += 1

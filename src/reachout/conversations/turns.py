@@ -76,6 +76,7 @@ class ConversationWorker:
         self._policy = policy
         self._owner = owner
         self._slots = asyncio.Semaphore(policy.concurrency)
+        self.batch_size = policy.batch_size
 
     async def run_once(self) -> int:
         """Lease the due jobs and fire them, up to `concurrency` at once; returns how many were leased."""

@@ -19,7 +19,7 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see "begin" below).
@@ -28,7 +28,7 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -84,9 +84,10 @@ def open_database(url: str, *, pool_size: int = 10) -> Database:
             async_creator=inline_connector(_sqlite_path(url)),
             hide_parameters=True,
         )
-        _configure_sqlite(writer, immediate=True)
+        # The writer waits for the lock itself, without blocking the loop (`inline_sqlite`).
+        _configure_sqlite(writer, immediate=True, busy_timeout_ms=0)
         reader = create_async_engine(url, pool_size=4, max_overflow=4, hide_parameters=True)
-        _configure_sqlite(reader, immediate=False)
+        _configure_sqlite(reader, immediate=False, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
     else:
         writer = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True

@@ -5,9 +5,11 @@ per statement, each waiting its turn behind whatever the loop is doing. For SQLi
 `synchronous=NORMAL` a write does not wait for the disk, so a statement takes microseconds and the hand-offs
 cost more than the work; under load the accept batch spent most of its time in them (bench/README.md).
 
-The one thing that can make a write wait is another process holding SQLite's write lock; the writer then
-blocks the loop for as long as that process's transaction lasts (milliseconds for reachout's own), where it
-would otherwise block only its thread. Readers keep aiosqlite's thread: a long read must not stall requests.
+The one thing that can make a write wait is another process holding SQLite's write lock (the worker beside
+`reachout serve`, say). SQLite's own busy handler would sleep in the loop's thread, stalling every request
+for milliseconds a try; so the writer's busy timeout is zero, and a call SQLite refuses as busy (it changed
+nothing) is tried again after an `asyncio.sleep`, the loop serving requests meanwhile. Readers keep
+aiosqlite's thread: a long read must not stall requests.
 
 aiosqlite has no public switch for this: `InlineConnection` overrides its private `_execute`, which every
 other call goes through; pyproject pins aiosqlite's minor version and tests/db/test_engine.py checks that
@@ -16,6 +18,7 @@ writes still run on the loop's thread.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -23,14 +26,28 @@ from typing import Any
 
 import aiosqlite
 
+BUSY_TIMEOUT_SECONDS = 30.0
+FIRST_BUSY_WAIT_SECONDS = 0.0002
+LONGEST_BUSY_WAIT_SECONDS = 0.005
+
 
 class InlineConnection(aiosqlite.Connection):
-    """An aiosqlite connection that runs each call at once, on the calling thread."""
+    """An aiosqlite connection that runs each call at once, on the calling thread, and waits for another
+    process's write lock without blocking the event loop."""
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        deadline, wait = loop.time() + BUSY_TIMEOUT_SECONDS, FIRST_BUSY_WAIT_SECONDS
+        while True:
+            if not self._running or not self._connection:
+                raise ValueError("Connection closed")
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or loop.time() > deadline:
+                    raise
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, LONGEST_BUSY_WAIT_SECONDS)
 
 
 def inline_connector(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:

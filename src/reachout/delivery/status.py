@@ -17,8 +17,8 @@ class MessageStatus(StrEnum):
     """Where a message is in its life.
 
     - ``queued``: accepted by us, not yet handed to a carrier.
-    - ``sending``: being handed to the carrier.
-    - ``sent``: the carrier accepted it.
+    - ``sending``: handed to the carrier, which took it and gave it a sid.
+    - ``sent``: the carrier reports it sent it on to the network (Twilio's ``sent``).
     - ``delivered``: the carrier confirmed delivery to the handset.
     - ``undelivered``: the carrier gave up delivering it.
     - ``failed``: it could not be sent at all.

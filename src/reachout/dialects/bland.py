@@ -42,7 +42,19 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.USE_CASE_NOT_FOUND: status.HTTP_404_NOT_FOUND,
     ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
     ErrorCode.INTERNAL_ERROR: status.HTTP_500_INTERNAL_SERVER_ERROR,
-    # Every other refusal, the send gates' included, is a 400 that names its code in `errors[].error`.
+    ErrorCode.INVALID_REQUEST: status.HTTP_400_BAD_REQUEST,
+    # The send checks never refuse a read; mapped all the same, to the 400 Bland gives a request it will not
+    # act on, its code named in `errors[].error`.
+    ErrorCode.INVALID_PHONE_NUMBER: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.MESSAGE_TOO_LONG: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.NO_NUMBERS_PROVISIONED: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.SENDER_NOT_PROVISIONED: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.RECIPIENT_OPTED_OUT: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.RECIPIENT_LANDLINE: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.COUNTRY_NOT_ALLOWED: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.USE_CASE_INACTIVE: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.CAMPAIGN_NOT_VERIFIED: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.BRAND_SUSPENDED: status.HTTP_400_BAD_REQUEST,
 }
 MAX_PAGE_SIZE = 1000
 MAX_FILTERS_LENGTH = 8192  # characters of `filters`, the JSON text
@@ -56,7 +68,7 @@ Choice = TypeVar("Choice", SortField, FilterField, Operator)
 def error_response(error: ReachoutError) -> JSONResponse:
     """A refusal in Bland's envelope."""
     body = {"data": None, "errors": [{"error": error.code.value, "message": error.message}]}
-    return JSONResponse(body, status_code=STATUS_FOR.get(error.code, status.HTTP_400_BAD_REQUEST))
+    return JSONResponse(body, status_code=STATUS_FOR[error.code])
 
 
 BlandRoute = refusals_as(error_response)

@@ -33,8 +33,8 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
     ErrorCode.INTERNAL_ERROR: status.HTTP_500_INTERNAL_SERVER_ERROR,
     ErrorCode.RECIPIENT_OPTED_OUT: status.HTTP_400_BAD_REQUEST,
-    # The use-case gates never refuse a PolyAI send (it names no use case); mapped all the same.
     ErrorCode.RECIPIENT_LANDLINE: status.HTTP_400_BAD_REQUEST,
+    # The use-case gates never refuse a PolyAI send (it names no use case); mapped all the same.
     ErrorCode.COUNTRY_NOT_ALLOWED: status.HTTP_400_BAD_REQUEST,
     ErrorCode.USE_CASE_NOT_FOUND: status.HTTP_404_NOT_FOUND,
     ErrorCode.USE_CASE_INACTIVE: status.HTTP_400_BAD_REQUEST,

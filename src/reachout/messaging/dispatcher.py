@@ -48,7 +48,7 @@ class Dispatcher:
         self._carriers = carriers
         self._clock = clock
         self._owner = owner
-        self._batch_size = batch_size
+        self.batch_size = batch_size
         self._slots = asyncio.Semaphore(concurrency)
         self._lease = timedelta(seconds=lease_seconds)
         self._retry = retry
@@ -64,7 +64,7 @@ class Dispatcher:
         """Claim one batch of due messages and send it; returns how many due messages it looked at."""
         async with self._database.write.begin() as session:
             claim = await claims.claim(
-                session, self._clock, self._owner, self._lease, self._horizon, self._batch_size
+                session, self._clock, self._owner, self._lease, self._horizon, self.batch_size
             )
         if claim.messages and claim.lease is not None:
             taken: set[str] = set()  # sids this batch's messages settled on with `find`

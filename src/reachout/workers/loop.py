@@ -21,12 +21,15 @@ ERROR_PAUSE_SECONDS = 1.0
 class Worker:
     """One worker's share of the background work; any number may run against one database."""
 
-    def __init__(self, runners: Sequence[Runner], *, poll_seconds: float) -> None:
+    def __init__(
+        self, runners: Sequence[Runner], *, poll_seconds: float, linger_seconds: float = 0.0
+    ) -> None:
         names = [runner.name for runner in runners]
         if len(set(names)) != len(names):
             raise ValueError(f"runner names must be unique: {names}")
         self._runners = tuple(runners)
         self._poll = poll_seconds
+        self._linger = linger_seconds
         self._wakes = {runner.name: asyncio.Event() for runner in runners}
 
     @property
@@ -59,6 +62,10 @@ class Worker:
                 await _wait(stop, ERROR_PAUSE_SECONDS)
             if handled == 0:
                 await _wait_any(stop, wake, self._poll)
+            elif handled < runner.batch_size and self._linger > 0:
+                # The queue is drained: let more work gather before the next pass, so a steady trickle is
+                # claimed in batches rather than one transaction (and one write lock) per accept.
+                await _wait(stop, self._linger)
             else:
                 await asyncio.sleep(0)
 

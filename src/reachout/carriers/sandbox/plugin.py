@@ -21,6 +21,7 @@ class SandboxReports:
     """A worker runner: the sandbox's `sent` and final reports that are due, down the shared status path."""
 
     name = "sandbox-reports"
+    batch_size = REPORT_BATCH
 
     def __init__(self, database: Database, carrier: SandboxCarrier, events: CarrierEvents) -> None:
         self._database = database

@@ -13,6 +13,7 @@ class Runner(Protocol):
     """
 
     name: str
+    batch_size: int  # the most one pass takes; a pass that took fewer found the queue drained
 
     async def run_once(self) -> int:
         """One pass; returns how many items it found due (zero: it may sleep until woken or polled)."""
