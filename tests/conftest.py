@@ -4,29 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from reachout.app import Runtime, create_app
-from reachout.carriers.plugin import CarrierFactory
-from reachout.carriers.registry import FACTORIES
-from reachout.config import Settings
 from reachout.db.engine import Database, open_database
 from reachout.kit.clock import FakeClock
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from tests.support import databases
 from tests.support.provisioning import standard_document
+from tests.support.service import BACKENDS, Service, in_process, make_settings
 
-BACKENDS = ["sqlite", "postgresql"]
-
-pytest_plugins = ["tests.support.chat"]
+# Fixtures more than one module uses. A plugin comes before those importing it, or pytest cannot rewrite its
+# asserts (it would be imported already).
+pytest_plugins = [
+    "tests.support.polyai",
+    "tests.support.chat",
+    "tests.support.twilio_callbacks",
+    "tests.support.twilio_chat",
+]
 
 
 @pytest.fixture(scope="session")
@@ -73,63 +71,6 @@ async def database(database_url: str, clock: FakeClock) -> AsyncIterator[Databas
         await provisioning.apply(session, loader.parse(standard_document(), "test"), clock.now())
     yield db
     await db.dispose()
-
-
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "config": None,
-        "tenancy_cache_seconds": 0.0,
-        "sandbox_sent_after_seconds": 1.0,
-        "sandbox_delivered_after_seconds": 3.0,
-        "lease_seconds": 30.0,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-@dataclass
-class Service:
-    """An in-process reachout with its worker driven by hand, and a client speaking to it."""
-
-    runtime: Runtime
-    client: httpx.AsyncClient
-    clock: FakeClock
-
-    async def work(self) -> int:
-        """Run one worker pass at the current fake time."""
-        return await self.runtime.worker.run_once()
-
-    async def settle(self, step_seconds: float = 1.0, max_steps: int = 20) -> None:
-        """Advance time and work until nothing is left to do."""
-        for _ in range(max_steps):
-            await self.work()
-            self.clock.advance(step_seconds)
-        await self.work()
-
-    async def provision(self, document: dict[str, Any]) -> None:
-        async with self.runtime.database.write.begin() as session:
-            await provisioning.apply(session, loader.parse(document, "test"), self.clock.now())
-        self.runtime.directory.forget()
-
-
-@asynccontextmanager
-async def in_process(
-    settings: Settings,
-    clock: FakeClock,
-    document: dict[str, Any] | None = None,
-    carriers: Mapping[str, CarrierFactory] = FACTORIES,
-) -> AsyncIterator[Service]:
-    """reachout in this process, its worker driven by hand, provisioned with `document` if one is given;
-    `carriers`: the carrier registry's factories."""
-    app = create_app(settings, clock=clock, run_worker=False, carriers=carriers)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
-            svc = Service(runtime=app.state.runtime, client=client, clock=clock)
-            if document is not None:
-                await svc.provision(document)
-            yield svc
 
 
 @pytest.fixture

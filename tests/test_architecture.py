@@ -1,4 +1,5 @@
-"""Boundaries import-linter cannot see: SQL is written only in repositories (and migrations)."""
+"""Boundaries import-linter cannot see: SQL is written only in repositories (and migrations); test modules
+share helpers only through tests/support."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-SOURCE = Path(__file__).resolve().parent.parent / "src" / "reachout"
+TESTS = Path(__file__).resolve().parent
+SOURCE = TESTS.parent / "src" / "reachout"
 # Building SQL means importing these; sessions and engines (sqlalchemy.ext.asyncio) may be passed anywhere.
 SQL_BUILDERS = {
     "sqlalchemy",
@@ -58,3 +60,45 @@ def test_no_module_outgrows_a_readers_head() -> None:
         str(p.relative_to(SOURCE)): n for p in modules() if (n := len(p.read_text().splitlines())) > 500
     }
     assert too_long == {}
+
+
+# --- the suite ----------------------------------------------------------------------------------------------
+# A helper imported from a test module drags in that module (and a fixture must be re-imported under a noqa
+# to be found); conftest.py is pytest's to load, not a library. Shared code lives in tests.support, whose
+# fixtures conftest.py registers with `pytest_plugins` (checked too, as is conftest.py itself).
+SHARED = "tests.support"
+
+
+def suite_modules() -> list[Path]:
+    return sorted(TESTS.rglob("*.py"))
+
+
+def imported_from(path: Path) -> list[str]:
+    """What of tests.* `path` imports anywhere in it (modules, or names in them), and its `pytest_plugins`."""
+    package = ".".join(("tests", *path.relative_to(TESTS).parent.parts))
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(filter(None, (base, node.module)))
+            # `from tests import conftest` and `from tests.dialects import test_polyai` import modules.
+            found.extend(f"{module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in targets):
+                found.extend(str(c.value) for c in ast.walk(node.value) if isinstance(c, ast.Constant))
+    return [name for name in found if name == "tests" or name.startswith("tests.")]
+
+
+def shared(module: str) -> bool:
+    return module == SHARED or module.startswith(SHARED + ".")
+
+
+@pytest.mark.parametrize("path", suite_modules(), ids=lambda p: str(p.relative_to(TESTS)))
+def test_tests_share_only_what_is_in_tests_support(path: Path) -> None:
+    crossing = [module for module in imported_from(path) if not shared(module)]
+    assert crossing == [], (
+        f"{path.relative_to(TESTS)} imports {crossing}; move what it needs to tests/support"
+    )

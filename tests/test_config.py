@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from reachout.app import build_runtime
 from reachout.config import Settings
-from tests.conftest import make_settings
+from tests.support.service import make_settings
 
 
 def test_routes_without_receipts_must_be_country_codes() -> None:

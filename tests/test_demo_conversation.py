@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reachout.kit.clock import FakeClock
-from tests.conftest import Service, in_process, make_settings
+from tests.support.service import Service, in_process, make_settings
 
 DEMO = Path(__file__).parents[1] / "demo.yaml"
 HEADERS = {"X-PolyAi-Auth-Token": "rk_demo_key_123456", "X-TOKEN-ID": "conn_demo_clinic"}
@@ -65,9 +65,7 @@ async def test_the_readmes_use_case_send_works_on_the_demo(demo: Service) -> Non
     )
     assert created.status_code == 201
     assert (created.json()["status"], created.json()["from_number"]) == ("pending", None)
-    for _ in range(10):
-        await demo.runtime.worker.run_once()
-        demo.clock.advance(1)
+    await demo.settle()
     message = (await demo.client.get(f"/v1/sms/{created.json()['id']}", headers=headers)).json()
     assert message["status"] == "delivered"
     assert message["from_number"] in ("+14155550100", "+14155550101")

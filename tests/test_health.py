@@ -8,7 +8,7 @@ import threading
 import httpx
 
 from reachout.app import create_app
-from tests.conftest import Service, make_settings
+from tests.support.service import Service, make_settings
 
 
 async def test_healthy_once_migrated(service: Service) -> None:

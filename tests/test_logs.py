@@ -11,8 +11,8 @@ import pytest
 import structlog
 
 from reachout import logs
-from tests.conftest import Service
 from tests.support.provisioning import API_KEY, CONNECTOR, USER
+from tests.support.service import Service
 
 SECRETS = {
     "api_key": "rk_live_SECRET_api_key_111",
@@ -121,7 +121,7 @@ async def test_no_request_logs_an_api_key(
     accepted = await service.client.post(
         "/v1/outbound-sms", json=body, headers={"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR}
     )
-    await service.settle(max_steps=5)  # dispatch, sent, delivered: the worker's logs too
+    await service.settle()  # dispatch, sent, delivered: the worker's logs too
 
     assert (refused.status_code, accepted.status_code) == (401, 202)
     captured = capsys.readouterr()

@@ -19,9 +19,9 @@ from reachout.kit.clock import FakeClock
 from reachout.kit.http import UnexpectedErrors
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
-from tests.conftest import Service, in_process, make_settings
 from tests.support.processes import free_port
 from tests.support.provisioning import API_KEY, SENDER, USER, standard_document
+from tests.support.service import Service, in_process, make_settings
 from tests.support.twilio_emulator import serving
 
 BODY = "My date of birth is 1984-02-29 and my card ends 4242"

@@ -13,8 +13,8 @@ from reachout.compliance import service as compliance
 from reachout.compliance.models import OptOut
 from reachout.config import SandboxRoutes
 from reachout.messaging.models import Message
-from tests.conftest import Service, in_process, make_settings
 from tests.support.provisioning import SECOND_SENDER, SENDER, USER, standard_document
+from tests.support.service import Service, in_process, make_settings
 from tests.support.twilio_emulator import numbers_on_twilio
 
 SANDBOX_REQUESTS = [

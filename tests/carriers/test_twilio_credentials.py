@@ -22,10 +22,10 @@ from reachout.carriers.twilio.carrier import INBOUND_PATH
 from reachout.config import Settings
 from reachout.kit.clock import FakeClock
 from reachout.provisioning import loader
-from tests.conftest import make_settings
-from tests.dialects.test_polyai import EXAMPLE, HEADERS
+from tests.support.polyai import EXAMPLE
 from tests.support.processes import free_port
-from tests.support.provisioning import SENDER, USER, standard_document
+from tests.support.provisioning import POLYAI_HEADERS, SENDER, USER, standard_document
+from tests.support.service import make_settings
 from tests.support.twilio_emulator import ACCOUNT_SID, AUTH_TOKEN, TwilioEmulator, running_emulator, serving
 
 FILE_TOKEN = "file_token_of_another_account_42"
@@ -41,7 +41,9 @@ class Served:
     async def greet_and_dispatch(self) -> str:
         """A PolyAI greeting on a Twilio number, handed to the carrier; the sid the emulator gave it."""
         body = EXAMPLE | {"agent_number": SENDER}
-        assert (await self.client.post("/v1/outbound-sms", json=body, headers=HEADERS)).status_code == 202
+        assert (
+            await self.client.post("/v1/outbound-sms", json=body, headers=POLYAI_HEADERS)
+        ).status_code == 202
         await self.runtime.worker.run_once()
         [sid] = self.emulator.messages
         return sid

@@ -17,9 +17,9 @@ from reachout.kit.clock import FakeClock
 from reachout.messaging.models import Message
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
-from tests.dialects.test_polyai import EXAMPLE, HEADERS
+from tests.support.polyai import EXAMPLE
 from tests.support.processes import free_port
-from tests.support.provisioning import SENDER, USER, standard_document
+from tests.support.provisioning import POLYAI_HEADERS, SENDER, USER, standard_document
 from tests.support.twilio_emulator import (
     TwilioEmulator,
     numbers_on_twilio,
@@ -51,7 +51,7 @@ class Live:
 
     async def greet(self) -> httpx.Response:
         return await self.client.post(
-            "/v1/outbound-sms", json=EXAMPLE | {"agent_number": SENDER}, headers=HEADERS
+            "/v1/outbound-sms", json=EXAMPLE | {"agent_number": SENDER}, headers=POLYAI_HEADERS
         )
 
     async def opted_out(self) -> bool:
@@ -79,7 +79,7 @@ async def the_message(live: Live) -> Message:
 
 async def test_a_greeting_on_a_twilio_number_is_delivered(live: Live) -> None:
     body = EXAMPLE | {"agent_number": SENDER}
-    assert (await live.client.post("/v1/outbound-sms", json=body, headers=HEADERS)).status_code == 202
+    assert (await live.client.post("/v1/outbound-sms", json=body, headers=POLYAI_HEADERS)).status_code == 202
     await live.runtime.worker.run_once()
     [form] = live.emulator.creates()
     assert (form["To"], form["From"], form["Body"]) == (USER, SENDER, EXAMPLE["message"])
@@ -99,7 +99,7 @@ async def test_a_greeting_on_a_twilio_number_is_delivered(live: Live) -> None:
 
 async def test_a_forged_callback_is_refused_and_changes_nothing(live: Live) -> None:
     body = EXAMPLE | {"agent_number": SENDER}
-    assert (await live.client.post("/v1/outbound-sms", json=body, headers=HEADERS)).status_code == 202
+    assert (await live.client.post("/v1/outbound-sms", json=body, headers=POLYAI_HEADERS)).status_code == 202
     await live.runtime.worker.run_once()
     [sid] = live.emulator.messages
     forged = {"MessageSid": sid, "MessageStatus": "delivered"}

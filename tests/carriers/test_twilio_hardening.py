@@ -9,18 +9,10 @@ from twilio.request_validator import RequestValidator
 
 from reachout.messaging.models import MessageStatusEvent
 from reachout.tenancy.settings import HELP_TEXT
-from tests.carriers.test_twilio_inbound import SID, TwilioChat, twilio_chat  # noqa: F401
-from tests.carriers.test_twilio_webhooks import (  # noqa: F401
-    AUTH_TOKEN,
-    PATH,
-    PUBLIC_URL,
-    callback,
-    handed_off,
-    hooked,
-    message,
-)
-from tests.conftest import Service
 from tests.support.provisioning import SENDER, USER
+from tests.support.service import Service
+from tests.support.twilio_callbacks import AUTH_TOKEN, PATH, PUBLIC_URL, callback, handed_off, message
+from tests.support.twilio_chat import SID, TwilioChat
 
 UNUSABLE_INBOUND = {
     # (From, To, Body, MessageSid) and a word the refusal must contain
@@ -40,7 +32,7 @@ UNUSABLE_INBOUND = {
     ("from_", "to", "body", "sid", "named"), UNUSABLE_INBOUND.values(), ids=UNUSABLE_INBOUND.keys()
 )
 async def test_a_signed_inbound_webhook_reachout_cannot_store_is_400_and_changes_nothing(
-    twilio_chat: TwilioChat,  # noqa: F811
+    twilio_chat: TwilioChat,
     from_: str,
     to: str,
     body: str,
@@ -54,7 +46,7 @@ async def test_a_signed_inbound_webhook_reachout_cannot_store_is_400_and_changes
     assert await twilio_chat.inbound() == [] and await twilio_chat.conversations() == 0
 
 
-async def test_a_whatsapp_address_of_a_full_length_number_is_taken(twilio_chat: TwilioChat) -> None:  # noqa: F811
+async def test_a_whatsapp_address_of_a_full_length_number_is_taken(twilio_chat: TwilioChat) -> None:
     longest = "+" + "8" * 3 + "6" * 12  # 15 digits, the most E.164 allows
     response = await twilio_chat.emulator.text_in(longest, SENDER, "hola", sid=SID, whatsapp=True)
     assert response.status_code == 200
@@ -62,12 +54,11 @@ async def test_a_whatsapp_address_of_a_full_length_number_is_taken(twilio_chat: 
     assert (stored.channel, stored.from_number) == ("whatsapp", longest)
 
 
-async def test_a_signed_flood_of_twenty_help_texts_is_answered_once(twilio_chat: TwilioChat) -> None:  # noqa: F811
+async def test_a_signed_flood_of_twenty_help_texts_is_answered_once(twilio_chat: TwilioChat) -> None:
     for _ in range(20):
         response = await twilio_chat.emulator.text_in(USER, SENDER, "HELP")
         assert response.status_code == 200
-    for _ in range(3):
-        await twilio_chat.turn()
+    await twilio_chat.settle()
     assert len(await twilio_chat.inbound()) == 20
     assert [form["Body"] for form in twilio_chat.emulator.creates()] == [HELP_TEXT]
 
@@ -85,7 +76,7 @@ UNUSABLE_STATUS = {
 
 @pytest.mark.parametrize("fields", UNUSABLE_STATUS.values(), ids=UNUSABLE_STATUS.keys())
 async def test_a_status_callback_with_fields_that_cannot_be_stored_keeps_only_what_can(
-    hooked: Service,  # noqa: F811
+    hooked: Service,
     fields: dict[str, str],
 ) -> None:
     sent = await handed_off(hooked)
@@ -108,7 +99,7 @@ async def test_a_status_callback_with_fields_that_cannot_be_stored_keeps_only_wh
     "sid", ["SM\x00" + "a" * 31, "SM" + "b" * 80, "not a sid at all"], ids=["nul", "too-long", "spaces"]
 )
 async def test_a_status_callback_for_a_sid_that_cannot_be_one_is_acknowledged_and_dropped(
-    hooked: Service,  # noqa: F811
+    hooked: Service,
     sid: str,
 ) -> None:
     sent = await handed_off(hooked)
@@ -118,7 +109,7 @@ async def test_a_status_callback_for_a_sid_that_cannot_be_one_is_acknowledged_an
 
 @pytest.mark.parametrize("reference", ["%00", "x" * 300, "1%3B%20DROP%20TABLE%20messages"])
 async def test_a_callback_url_reference_that_is_not_a_message_id_is_ignored(
-    hooked: Service,  # noqa: F811
+    hooked: Service,
     reference: str,
 ) -> None:
     sent = await handed_off(hooked)

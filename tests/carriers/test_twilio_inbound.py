@@ -3,13 +3,12 @@ through the twilio library to the emulator, and forged, incomplete or repeated w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 
@@ -18,73 +17,18 @@ from reachout.carriers.base import InboundText, StatusReport
 from reachout.carriers.twilio.carrier import INBOUND_PATH
 from reachout.carriers.twilio.webhooks import twilio_router
 from reachout.conversations.carrier_events import ConversationCarrierEvents
-from reachout.conversations.models import Conversation
 from reachout.db.engine import Database
 from reachout.kit.clock import FakeClock
 from reachout.messaging.models import Message
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
-from tests.conftest import make_settings
-from tests.support.chat import AGENT_TIMEOUT, DEBOUNCE, ScriptedAgent, project_document, registry_of
-from tests.support.processes import free_port
+from tests.support.chat import DEBOUNCE, project_document
 from tests.support.provisioning import SENDER, USER
-from tests.support.twilio_emulator import (
-    AUTH_TOKEN,
-    TwilioEmulator,
-    numbers_on_twilio,
-    reachout_settings,
-    running_emulator,
-    serving,
-)
+from tests.support.service import make_settings
+from tests.support.twilio_chat import SID, TwilioChat
+from tests.support.twilio_emulator import AUTH_TOKEN
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-SID = "SM" + "a" * 32
-
-
-@dataclass
-class TwilioChat:
-    """reachout on a real socket with its project on Twilio numbers, answered by a scripted agent."""
-
-    runtime: Runtime
-    emulator: TwilioEmulator
-    agent: ScriptedAgent
-    clock: FakeClock
-
-    async def turn(self) -> None:
-        """Let the debounce window pass and work once: the agent answers and the reply is handed to Twilio."""
-        self.clock.advance(DEBOUNCE)
-        await self.runtime.worker.run_once()
-
-    async def inbound(self) -> list[Message]:
-        async with self.runtime.database.read() as session:
-            query = select(Message).where(Message.direction == "inbound")
-            return list((await session.execute(query)).scalars())
-
-    async def conversations(self) -> int:
-        async with self.runtime.database.read() as session:
-            return int((await session.execute(select(func.count()).select_from(Conversation))).scalar_one())
-
-
-@pytest.fixture
-async def twilio_chat(database_url: str, clock: FakeClock, agent: ScriptedAgent) -> AsyncIterator[TwilioChat]:
-    async with running_emulator() as emulator:
-        port = free_port()
-        settings = reachout_settings(
-            emulator,
-            database_url,
-            port,
-            debounce_seconds=DEBOUNCE,
-            agent_timeout_seconds=AGENT_TIMEOUT,
-        )
-        app = create_app(settings, clock=clock, run_worker=False, agents=registry_of(agent))
-        async with serving(app, port):
-            runtime: Runtime = app.state.runtime
-            async with runtime.database.write.begin() as session:
-                document = loader.parse(numbers_on_twilio(project_document()), "test")
-                await provisioning.apply(session, document, clock.now())
-            runtime.directory.forget()
-            emulator.inbound_url = settings.public_url + INBOUND_PATH
-            yield TwilioChat(runtime, emulator, agent, clock)
 
 
 async def test_a_text_to_a_twilio_number_is_answered_by_the_agent_through_twilio(

@@ -10,8 +10,8 @@ import pytest
 
 from reachout.kit.clock import FakeClock
 from reachout.tenancy.settings import OPT_OUT_TEXT
-from tests.conftest import Service
 from tests.support.provisioning import API_KEY, CONNECTOR, POOL, SENDER, USE_CASE, use_case_document
+from tests.support.service import Service
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 HONOLULU = "+18085551234"  # Pacific/Honolulu, UTC-10 all year

@@ -19,7 +19,6 @@ from reachout.db.engine import open_database
 from reachout.kit.clock import FakeClock
 from reachout.messaging.models import Message
 from reachout.tenancy.settings import FALLBACK_TEXT, HELP_TEXT, OPT_IN_TEXT, OPT_OUT_TEXT
-from tests.conftest import make_settings
 from tests.support.chat import Chat, ScriptedAgent, chat_on
 from tests.support.provisioning import (
     API_KEY,
@@ -30,6 +29,7 @@ from tests.support.provisioning import (
     USER,
     use_case_document,
 )
+from tests.support.service import make_settings
 
 WINDOW = 600.0
 LONDON = "+447400123456"  # a UK mobile: the use case sends to US and CA only

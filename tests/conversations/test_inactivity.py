@@ -9,15 +9,14 @@ from typing import Any
 from reachout.conversations import jobs_repository
 from reachout.kit.jobs.leases import Lease
 from reachout.tenancy.settings import WARNING_TEXT
-from tests.conversations.test_turns import conversations, greet
-from tests.support.chat import Chat
+from tests.support.chat import Chat, conversations, greet
 
 DAY = 24 * 3600.0
 
 
 async def test_no_timer_runs_until_the_person_has_replied(chat: Chat) -> None:
     await greet(chat)
-    await chat.settle(2 * DAY, step=3600)
+    await chat.settle(2 * DAY)
     [conversation] = await conversations(chat)
     assert conversation.status == "open"
     assert len(await chat.received()) == 1  # the greeting only
@@ -27,13 +26,13 @@ async def test_warned_then_revived(chat: Chat) -> None:
     await greet(chat)
     await chat.text("Can I move it?")
     await chat.settle(60)
-    await chat.settle(DAY - 120, step=3600)
+    await chat.settle(DAY - 120)
     assert WARNING_TEXT not in await chat.received()
-    await chat.settle(300, step=60)
+    await chat.settle(300)
     assert (await chat.received())[-1] == WARNING_TEXT
     await chat.text("still here")  # within the 10 minutes
     await chat.settle(60)
-    await chat.settle(DAY - 300, step=3600)  # a new 24 h starts with the activity
+    await chat.settle(DAY - 300)  # a new 24 h starts with the activity
     [conversation] = await conversations(chat)
     assert conversation.status == "open"
     assert (await chat.received()).count(WARNING_TEXT) == 1
@@ -43,9 +42,9 @@ async def test_warned_then_ended(chat: Chat) -> None:
     await greet(chat)
     await chat.text("Can I move it?")
     await chat.settle(60)
-    await chat.settle(DAY + 60, step=600)
+    await chat.settle(DAY + 60)
     assert (await chat.received())[-1] == WARNING_TEXT
-    await chat.settle(11 * 60, step=60)
+    await chat.settle(11 * 60)
     [conversation] = await conversations(chat)
     assert (conversation.status, conversation.end_reason) == ("ended", "inactivity")
     await chat.text("sorry, I was away")  # a text after the end opens a new session
@@ -64,9 +63,9 @@ async def test_durations_and_messages_are_per_project(chat_factory: Any) -> None
         await greet(chat)
         await chat.text("hi")
         await chat.settle(60)
-        await chat.settle(600, step=30)
+        await chat.settle(600)
         assert (await chat.received())[-1] == "Still there?"
-        await chat.settle(150, step=30)
+        await chat.settle(150)
         assert (await chat.received())[-1] == "Closing this chat. Text us any time."
         [conversation] = await conversations(chat)
         assert conversation.end_reason == "inactivity"

@@ -8,10 +8,9 @@ from sqlalchemy import select
 from reachout.compliance.models import OptOut
 from reachout.messaging.models import Message
 from reachout.tenancy.settings import HELP_TEXT, OPT_IN_TEXT, OPT_OUT_TEXT
-from tests.conversations.test_turns import conversations, greet
-from tests.dialects.test_polyai import EXAMPLE, HEADERS
-from tests.support.chat import Chat
-from tests.support.provisioning import SECOND_SENDER, SENDER, USER
+from tests.support.chat import Chat, conversations, greet
+from tests.support.polyai import EXAMPLE
+from tests.support.provisioning import POLYAI_HEADERS, SECOND_SENDER, SENDER, USER
 
 
 async def opt_outs(chat: Chat) -> list[tuple[str, str]]:
@@ -111,7 +110,7 @@ async def test_an_opted_out_number_is_refused_greetings_and_its_texts_go_unanswe
     await greet(chat)
     await chat.text("STOP")
     await chat.settle()
-    response = await chat.service.client.post("/v1/outbound-sms", json=EXAMPLE, headers=HEADERS)
+    response = await chat.service.client.post("/v1/outbound-sms", json=EXAMPLE, headers=POLYAI_HEADERS)
     assert response.status_code == 400
     assert "opted out" in response.json()["detail"]
     await chat.text("hello?")
@@ -127,7 +126,7 @@ async def test_start_opts_back_in_and_greetings_flow_again(chat: Chat) -> None:
     await chat.settle()
     assert (await chat.received())[1:] == [OPT_OUT_TEXT, OPT_IN_TEXT]
     assert await opt_outs(chat) == []
-    response = await chat.service.client.post("/v1/outbound-sms", json=EXAMPLE, headers=HEADERS)
+    response = await chat.service.client.post("/v1/outbound-sms", json=EXAMPLE, headers=POLYAI_HEADERS)
     assert response.status_code == 202
 
 

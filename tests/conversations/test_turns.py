@@ -6,25 +6,12 @@ from sqlalchemy import func, select
 
 from reachout.carriers.base import InboundText
 from reachout.conversations.carrier_events import ConversationCarrierEvents
-from reachout.conversations.models import Conversation, ConversationEvent, ConversationJob
+from reachout.conversations.models import ConversationEvent, ConversationJob
 from reachout.delivery.channels import Channel
 from reachout.messaging.models import Message
-from tests.dialects.test_polyai import EXAMPLE, HEADERS
-from tests.support.chat import DEBOUNCE, Chat
+from tests.support.chat import DEBOUNCE, Chat, conversations, greet
+from tests.support.polyai import EXAMPLE
 from tests.support.provisioning import SENDER, USER
-
-
-async def greet(chat: Chat) -> None:
-    response = await chat.service.client.post(
-        "/v1/outbound-sms", json=EXAMPLE | {"agent_number": SENDER}, headers=HEADERS
-    )
-    assert response.status_code == 202
-    await chat.settle(2)
-
-
-async def conversations(chat: Chat) -> list[Conversation]:
-    async with chat.service.runtime.database.read() as session:
-        return list((await session.execute(select(Conversation).order_by(Conversation.opened_at))).scalars())
 
 
 async def test_a_reply_to_a_greeting_is_answered_in_the_same_conversation(chat: Chat) -> None:

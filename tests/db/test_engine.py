@@ -12,6 +12,8 @@ from sqlalchemy import event, text
 
 from reachout.db.engine import open_database
 from tests.support import databases
+from tests.support.polyai import send
+from tests.support.service import Service, messages
 
 
 async def test_sqlite_connections_use_wal_and_foreign_keys(sqlite_template: Path, tmp_path: Path) -> None:
@@ -52,9 +54,7 @@ def test_an_in_memory_sqlite_database_is_refused() -> None:
         open_database("sqlite+aiosqlite:///:memory:")
 
 
-async def test_timestamps_round_trip_as_aware_utc(service) -> None:  # type: ignore[no-untyped-def]
-    from tests.messaging.test_pipeline import messages, send
-
+async def test_timestamps_round_trip_as_aware_utc(service: Service) -> None:
     assert await send(service) == 202
     [message] = await messages(service)
     assert message.created_at == service.clock.now()

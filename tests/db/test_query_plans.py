@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from tests.conftest import Service
 from tests.support.provisioning import API_KEY, CONNECTOR, SENDER, USER
+from tests.support.service import Service
 
 GROWING_TABLES = ("conversations", "messages", "message_status_events", "sandbox_messages")
 HEADERS = {"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR}

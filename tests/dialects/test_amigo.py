@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from reachout.kit.clock import FakeClock
 from reachout.messaging.models import Message
-from tests.conftest import Service, in_process, make_settings
 from tests.support.provisioning import (
     API_KEY,
     OTHER_API_KEY,
@@ -22,6 +21,7 @@ from tests.support.provisioning import (
     USE_CASE,
     use_case_document,
 )
+from tests.support.service import Service, in_process, make_settings
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 RECIPIENT = "+14155551234"

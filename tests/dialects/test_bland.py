@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.dialects.test_polyai import EXAMPLE, HEADERS
 from tests.support.chat import Chat
-from tests.support.provisioning import API_KEY, OTHER_API_KEY, SENDER, USER
+from tests.support.polyai import EXAMPLE
+from tests.support.provisioning import API_KEY, OTHER_API_KEY, POLYAI_HEADERS, SENDER, USER
 
 BLAND = {"authorization": API_KEY}
 OTHER_USER = "+14155552000"
@@ -17,7 +17,9 @@ OTHER_USER = "+14155552000"
 
 async def greet(chat: Chat, user: str = USER) -> None:
     body = EXAMPLE | {"user_number": user, "agent_number": SENDER}
-    assert (await chat.service.client.post("/v1/outbound-sms", json=body, headers=HEADERS)).status_code == 202
+    assert (
+        await chat.service.client.post("/v1/outbound-sms", json=body, headers=POLYAI_HEADERS)
+    ).status_code == 202
     await chat.settle(2)
 
 

@@ -22,9 +22,9 @@ from reachout.conversations.models import Conversation
 from reachout.conversations.schemas import could_be_conversation_id, new_conversation_id
 from reachout.dialects import bland
 from reachout.messaging.models import Message
-from tests.conftest import Service
-from tests.dialects.test_polyai import EXAMPLE, HEADERS
-from tests.support.provisioning import API_KEY, USER
+from tests.support.polyai import EXAMPLE
+from tests.support.provisioning import API_KEY, POLYAI_HEADERS, USER
+from tests.support.service import Service
 
 BLAND = {"authorization": API_KEY}
 LIST = "/v1/sms/conversations"
@@ -36,7 +36,7 @@ def one(field: str, operator: str, value: Any) -> str:
 
 
 async def greet(service: Service) -> None:
-    response = await service.client.post("/v1/outbound-sms", json=EXAMPLE, headers=HEADERS)
+    response = await service.client.post("/v1/outbound-sms", json=EXAMPLE, headers=POLYAI_HEADERS)
     assert response.status_code == 202
 
 

@@ -12,9 +12,8 @@ import httpx
 import pytest
 import schemathesis
 
-from tests.dialects.test_polyai import HEADERS
 from tests.support import fuzzing
-from tests.support.provisioning import API_KEY
+from tests.support.provisioning import API_KEY, POLYAI_HEADERS
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +31,7 @@ def bland_api(
     with fuzzing.running_server(database_url, tmp_path) as server:
         for user in USERS:
             greeting = {"message": f"Hello {user}", "user_number": user}
-            response = httpx.post(f"{server.base_url}/v1/outbound-sms", json=greeting, headers=HEADERS)
+            response = httpx.post(f"{server.base_url}/v1/outbound-sms", json=greeting, headers=POLYAI_HEADERS)
             assert response.status_code == 202, response.text
         listed = httpx.get(f"{server.base_url}/v1/sms/conversations", headers=BLAND).json()["data"]
         known = {"path.conversation_id": [c["id"] for c in listed]}

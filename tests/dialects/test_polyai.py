@@ -13,40 +13,31 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from reachout.app import create_app
 from reachout.conversations.models import Conversation
 from reachout.dialects.polyai import STATUS_FOR
 from reachout.errors import ErrorCode
 from reachout.kit.clock import FakeClock
-from reachout.messaging.models import Message
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
-from tests.conftest import BACKENDS, Service, make_settings
-from tests.support import databases
+from tests.support.polyai import EXAMPLE, EXAMPLE_MESSAGE, PATH, counts
 from tests.support.provisioning import (
     API_KEY,
     CONNECTOR,
     EMPTY_CONNECTOR,
     OTHER_API_KEY,
     OTHER_CONNECTOR,
+    POLYAI_HEADERS,
     PRE_RELEASE_SENDER,
     SECOND_SENDER,
     SENDER,
     USER,
     standard_document,
 )
+from tests.support.service import Service, make_settings, messages
 
-PATH = "/v1/outbound-sms"
-# The reference page's own example request.
-EXAMPLE_MESSAGE = (
-    "Hi Jane, your appointment is confirmed for tomorrow at 2pm. "
-    "Reply to this message if you need to reschedule."
-)
-EXAMPLE: dict[str, Any] = {"message": EXAMPLE_MESSAGE, "user_number": USER}
-HEADERS = {"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR, "Content-Type": "application/json"}
 ANOTHER_PROJECTS_NUMBER = "+14155550150"  # provisioned to account "other"
 UNPROVISIONED_NUMBER = "+14155550177"
 MAX_BODY = 1600
@@ -63,7 +54,7 @@ async def post(
     drop: tuple[str, ...] = (),
 ) -> httpx.Response:
     """POST to the endpoint with the standard headers, changed by `headers` and without those in `drop`."""
-    sent = {**HEADERS, **(headers or {})}
+    sent = {**POLYAI_HEADERS, **(headers or {})}
     for name in drop:
         sent.pop(name, None)
     content = raw if raw is not None else json.dumps(EXAMPLE if body is _UNSET else body).encode()
@@ -85,54 +76,11 @@ def assert_detail(response: httpx.Response, status: int, *words: str) -> str:
     return detail
 
 
-async def counts(service: Service) -> tuple[int, int]:
-    """How many messages and conversations are stored."""
-    async with service.runtime.database.read() as session:
-        messages = (await session.execute(select(func.count()).select_from(Message))).scalar_one()
-        conversations = (await session.execute(select(func.count()).select_from(Conversation))).scalar_one()
-    return messages, conversations
-
-
 async def assert_nothing_written(service: Service) -> None:
     assert await counts(service) == (0, 0)
 
 
-async def stored_messages(service: Service) -> list[Message]:
-    async with service.runtime.database.read() as session:
-        return list((await session.execute(select(Message).order_by(Message.created_at))).scalars())
-
-
-# --- a shared service for requests that must write nothing -------------------------------------------------
-# Refusals are the bulk of this file; they share one app per backend instead of building one per case.
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def shared_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        return databases.sqlite_copy(template, tmp_path_factory.mktemp("polyai-refusals"))
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_service(shared_database_url: str) -> AsyncIterator[Service]:
-    clock = FakeClock()
-    app = create_app(make_settings(shared_database_url), clock=clock, run_worker=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
-            yield Service(runtime=app.state.runtime, client=client, clock=clock)
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def quiet_service(shared_service: Service) -> Service:
-    """The shared service, freshly provisioned and with no messages or conversations stored."""
-    if await counts(shared_service) != (0, 0):
-        # Only on PostgreSQL, whose one test database the per-test `service` fixture also uses.
-        await databases.truncate_all(shared_service.runtime.database.url)
-    await shared_service.provision(standard_document())
-    return shared_service
+# Refusals share one app per backend (`quiet_service`, from tests.support.polyai).
 
 
 # --- 202 ----------------------------------------------------------------------------------------------------
@@ -144,7 +92,7 @@ class TestAccepted:
 
         assert response.status_code == 202
         assert response.content == b""
-        [message] = await stored_messages(service)
+        [message] = await messages(service)
         assert (message.direction, message.status, message.channel) == ("outbound", "queued", "sms")
         assert message.to_number == USER and message.body == EXAMPLE_MESSAGE
         # No agent_number: one of the project's numbers for the connector's (live) environment is picked.
@@ -159,7 +107,7 @@ class TestAccepted:
     async def test_agent_number_chooses_the_sender(self, service: Service) -> None:
         response = await post(service, EXAMPLE | {"agent_number": SECOND_SENDER})
         assert (response.status_code, response.content) == (202, b"")
-        [message] = await stored_messages(service)
+        [message] = await messages(service)
         assert message.from_number == SECOND_SENDER
 
     async def test_null_agent_number_is_the_same_as_none(self, service: Service) -> None:
@@ -169,14 +117,14 @@ class TestAccepted:
     async def test_unknown_body_fields_are_ignored(self, service: Service) -> None:
         response = await post(service, EXAMPLE | {"priority": "high", "metadata": {"a": 1}, "agent": None})
         assert (response.status_code, response.content) == (202, b"")
-        [message] = await stored_messages(service)
+        [message] = await messages(service)
         assert message.body == EXAMPLE_MESSAGE
 
     async def test_a_message_of_exactly_1600_characters_is_accepted(self, service: Service) -> None:
         body = "x" * MAX_BODY
         response = await post(service, EXAMPLE | {"message": body})
         assert (response.status_code, response.content) == (202, b"")
-        [message] = await stored_messages(service)
+        [message] = await messages(service)
         assert message.body == body
 
     @pytest.mark.parametrize(
@@ -441,7 +389,7 @@ async def test_10mb_body_sent_chunked_is_413(quiet_service: Service) -> None:
         for start in range(0, len(payload), 64 * 1024):
             yield payload[start : start + 64 * 1024]
 
-    request = service.client.build_request("POST", PATH, content=chunks(), headers=HEADERS)
+    request = service.client.build_request("POST", PATH, content=chunks(), headers=POLYAI_HEADERS)
     assert "content-length" not in request.headers
     assert request.headers["transfer-encoding"] == "chunked"
     response = await service.client.send(request)
@@ -456,7 +404,7 @@ async def test_a_small_body_sent_chunked_is_accepted(service: Service) -> None:
         yield payload[:10]
         yield payload[10:]
 
-    response = await service.client.post(PATH, content=chunks(), headers=HEADERS)
+    response = await service.client.post(PATH, content=chunks(), headers=POLYAI_HEADERS)
     assert (response.status_code, response.content) == (202, b"")
     assert await counts(service) == (1, 1)
 
@@ -486,7 +434,7 @@ async def test_unexpected_error_is_500_with_a_detail(
         monkeypatch.setattr(runtime.first_messages, "submit", broken)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
-            response = await client.post(PATH, json=EXAMPLE, headers=HEADERS)
+            response = await client.post(PATH, json=EXAMPLE, headers=POLYAI_HEADERS)
     assert response.status_code == 500
     detail = assert_detail(response, 500)
     assert "database on fire" not in detail  # internals are not leaked

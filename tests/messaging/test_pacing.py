@@ -29,6 +29,7 @@ from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.routing.models import PacingState
 from reachout.tenancy.service import Directory, RateLimiter
+from tests.support import pending
 from tests.support.provisioning import CONNECTOR, SECOND_SENDER, SENDER, standard_document
 
 THREE_SEGMENTS = "x" * 400  # GSM-7: 153 characters a segment once split
@@ -201,10 +202,7 @@ async def test_a_backlog_longer_than_the_validity_period_cancels_its_tail_at_exp
             assert row is not None
             row.expires_at = clock.now() + timedelta(seconds=1.5)
     carrier = ClockedCarrier(clock)
-    worker = dispatcher(database, clock, carrier)
-    for _ in range(20):
-        if await worker.run_once() == 0:
-            clock.advance(0.2)
+    await pending.settle(database, clock, dispatcher(database, clock, carrier).run_once)
     async with database.read() as session:
         rows = {
             r.id: r for r in (await session.execute(select(Message).where(Message.id.in_(ids)))).scalars()

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from sqlalchemy import func, select
 
 from reachout.carriers.sandbox.models import SandboxMessage
 from reachout.conversations.models import Conversation
-from reachout.messaging.models import Message, MessageStatusEvent
-from tests.conftest import Service
-from tests.support.provisioning import API_KEY, CONNECTOR, SENDER, USER, standard_document
-
-HEADERS = {"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR}
-
-
-async def send(service: Service, **body: Any) -> int:
-    payload = {"message": "Hi Jane, see you tomorrow at 2pm.", "user_number": USER} | body
-    response = await service.client.post("/v1/outbound-sms", json=payload, headers=HEADERS)
-    return response.status_code
-
-
-async def messages(service: Service) -> list[Message]:
-    async with service.runtime.database.read() as session:
-        return list((await session.execute(select(Message).order_by(Message.created_at))).scalars())
+from reachout.messaging.models import MessageStatusEvent
+from tests.support.polyai import send
+from tests.support.provisioning import POLYAI_HEADERS, SENDER, USER, standard_document
+from tests.support.service import Service, messages
 
 
 async def events(service: Service, message_id: str) -> list[tuple[str, str, str]]:
@@ -99,7 +85,7 @@ class TestCarrierRefusals:
         response = await service.client.post(
             "/v1/outbound-sms",
             json={"message": "Hi", "user_number": landline},
-            headers=HEADERS,
+            headers=POLYAI_HEADERS,
         )
         assert response.status_code == 400
         assert response.json() == {
@@ -111,7 +97,7 @@ class TestCarrierRefusals:
         self, service: Service
     ) -> None:
         response = await service.client.post(
-            "/v1/outbound-sms", json={"message": "Hi", "user_number": "+15005550001"}, headers=HEADERS
+            "/v1/outbound-sms", json={"message": "Hi", "user_number": "+15005550001"}, headers=POLYAI_HEADERS
         )
         assert response.status_code == 400
         assert "+15005550001 is not a real phone number" in response.json()["detail"]

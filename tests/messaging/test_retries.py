@@ -15,9 +15,9 @@ from reachout.carriers.registry import FACTORIES, CarrierRegistry
 from reachout.delivery.failures import TOO_MANY_REQUESTS
 from reachout.kit.clock import FakeClock
 from reachout.messaging.models import Message, MessageStatusEvent
-from tests.conftest import in_process, make_settings
 from tests.support.carriers import move_number
 from tests.support.provisioning import POLYAI_HEADERS, SENDER, USER, standard_document
+from tests.support.service import in_process, make_settings
 
 
 @dataclass

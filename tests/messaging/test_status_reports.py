@@ -10,8 +10,8 @@ from reachout.carriers.base import StatusReport
 from reachout.delivery.status import MessageStatus
 from reachout.messaging import reports as delivery
 from reachout.messaging.models import Message, MessageStatusEvent
-from tests.conftest import Service
-from tests.messaging.test_pipeline import messages, send
+from tests.support.polyai import send
+from tests.support.service import Service, messages
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

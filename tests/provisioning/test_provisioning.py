@@ -23,7 +23,6 @@ from reachout.provisioning.schema import ProvisioningFile
 from reachout.tables import metadata
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, UseCase
-from tests.conftest import Service
 from tests.support.provisioning import (
     API_KEY,
     CONNECTOR,
@@ -34,6 +33,7 @@ from tests.support.provisioning import (
     USER,
     standard_document,
 )
+from tests.support.service import Service
 
 USE_CASE = "3f6c2a3e-5b0e-4a8e-9d3c-0f1e2d3c4b5a"
 SOURCE = "clinic.yaml"

@@ -19,7 +19,6 @@ from reachout.routing import service as routing
 from reachout.routing.models import StickySender
 from reachout.routing.selection import STICKY_IDLE_EXPIRY
 from reachout.tenancy import service as tenancy
-from tests.conftest import Service
 from tests.support.provisioning import (
     API_KEY,
     POOL,
@@ -29,6 +28,7 @@ from tests.support.provisioning import (
     USE_CASE,
     use_case_document,
 )
+from tests.support.service import Service
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 SAN_FRANCISCO = "+14155551234"

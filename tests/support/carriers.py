@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from reachout.tenancy.models import PhoneNumber
-from tests.conftest import Service
+from tests.support.service import Service
 
 
 async def move_number(service: Service, number: str, carrier: str) -> None:

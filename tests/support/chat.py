@@ -6,17 +6,22 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from reachout.agents.base import Agent, AgentKind, AgentTurn, ConversationView, EndReason
 from reachout.agents.registry import AgentRegistry
 from reachout.app import create_app
+from reachout.conversations.models import Conversation
 from reachout.kit.clock import FakeClock
-from tests.conftest import Service, make_settings
-from tests.support.provisioning import SENDER, USER, standard_document
+from tests.support import pending
+from tests.support.polyai import EXAMPLE, PATH
+from tests.support.provisioning import POLYAI_HEADERS, SENDER, USER, standard_document
+from tests.support.service import Service, make_settings
 
 DEBOUNCE = 2.0
 AGENT_TIMEOUT = 0.05  # real seconds: a hanging agent is given up on quickly
@@ -72,15 +77,28 @@ class Chat:
         response = await self.service.client.get(f"/sandbox/handsets/{number}/messages")
         return [m["body"] for m in response.json() if m["direction"] == "to_handset"]
 
-    async def settle(self, seconds: float = 30.0, step: float = 1.0) -> None:
-        """Let time pass in steps, working at each: turns fire, texts are sent and delivered."""
-        elapsed = 0.0
-        while elapsed < seconds:
-            await self.service.work()
-            advance = min(step, seconds - elapsed)  # never past `seconds`: tests place events at the edges
-            self.clock.advance(advance)
-            elapsed += advance
+    async def settle(self, seconds: float = 30.0) -> None:
+        """Let `seconds` pass, working at each due time in them: turns fire, texts are sent and delivered."""
+        end = self.clock.now() + timedelta(seconds=seconds)
+        await pending.settle(self.service.runtime.database, self.clock, self.service.work, within=seconds)
+        # Exactly `seconds` on (tests place events at the window's edges), unless a paced send went past.
+        self.clock.set(max(end, self.clock.now()))
         await self.service.work()
+
+
+async def greet(chat: Chat) -> None:
+    """The PolyAI example greeting from SENDER, handed to the handset (a conversation opens)."""
+    response = await chat.service.client.post(
+        PATH, json=EXAMPLE | {"agent_number": SENDER}, headers=POLYAI_HEADERS
+    )
+    assert response.status_code == 202
+    await chat.settle(2)
+
+
+async def conversations(chat: Chat) -> list[Conversation]:
+    """Every conversation, oldest first."""
+    async with chat.service.runtime.database.read() as session:
+        return list((await session.execute(select(Conversation).order_by(Conversation.opened_at))).scalars())
 
 
 def project_document(**conversations: Any) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from typing import Any
 API_KEY = "rk_test_acme_000001"
 OTHER_API_KEY = "rk_test_other_00002"
 CONNECTOR = "conn_clinic"
-POLYAI_HEADERS = {"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR}
+# The PolyAI dialect's headers; the content type is for bodies posted raw (httpx's `json=` sends the same).
+POLYAI_HEADERS = {"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR, "Content-Type": "application/json"}
 OTHER_CONNECTOR = "conn_other"
 EMPTY_CONNECTOR = "conn_empty"
 SENDER = "+14155550100"

@@ -47,8 +47,8 @@ from twilio.request_validator import RequestValidator
 
 from reachout.config import Settings
 from reachout.messaging.segments import count_segments
-from tests.conftest import make_settings
 from tests.support.processes import free_port
+from tests.support.service import make_settings
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "emulator_auth_token_0123456789ab"

@@ -18,7 +18,7 @@ from reachout.kit.clock import FakeClock
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.tenancy.keys import WELL_KNOWN_KEYS, weakness
-from tests.conftest import make_settings
+from tests.support.service import make_settings
 
 DEMO_KEY = next(iter(WELL_KNOWN_KEYS))
 SHORT_KEY = "rk_short_key_19char"  # 19 characters

@@ -24,10 +24,10 @@ from reachout.messaging import claims, results
 from reachout.messaging.models import Message, MessageStatusEvent
 from reachout.messaging.schemas import SendOutcome
 from reachout.tenancy.settings import WARNING_TEXT
-from tests.conftest import Service
 from tests.support.chat import Chat, ScriptedAgent, chat_on, project_document
 from tests.support.provisioning import POLYAI_HEADERS as HEADERS
 from tests.support.provisioning import SENDER, USER
+from tests.support.service import Service
 
 LEASE = timedelta(seconds=30)
 

@@ -18,10 +18,10 @@ from reachout.kit.clock import FakeClock
 from reachout.kit.jobs.runner import Runner
 from reachout.messaging.models import Message
 from reachout.phones.lookup import LineTypeLookup
-from tests.conftest import in_process, make_settings
 from tests.support.carriers import move_number
 from tests.support.chat import ScriptedAgent, chat_on, project_document
 from tests.support.provisioning import POLYAI_HEADERS, SENDER, USER, standard_document
+from tests.support.service import in_process, make_settings
 
 
 class HeldClock(FakeClock):
