@@ -310,7 +310,21 @@ def create_app(
         closed = [covers for covers, served in gated if not await served()]
         return lambda path: any(covers(path) for covers in closed)
 
-    app.include_router(docs_router(OpenApiDocument(app, hidden_paths), app.title))
+    # Routes are matched in order, each request trying every route before its own: the dialects' endpoints,
+    # which carry the traffic, come first, then the carriers' callbacks, then operations and the docs.
+    app.include_router(polyai_router(runtime.directory, runtime.accept_first_message, runtime.lookup))
+    # Bland's `/v1/sms/conversations` comes before Amigo's `/v1/sms/{message_id}`, which would match it too.
+    app.include_router(bland_router(runtime.directory, ConversationReader(runtime.database.read)))
+    app.include_router(
+        amigo_router(
+            runtime.directory,
+            runtime.accept_first_message,
+            MessageReader(runtime.database.read),
+            runtime.lookup,
+        )
+    )
+    for routes in carrier_routes:
+        app.include_router(routes.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> JSONResponse:
@@ -323,17 +337,5 @@ def create_app(
             return JSONResponse({"status": "migrating"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    for routes in carrier_routes:
-        app.include_router(routes.router)
-    app.include_router(polyai_router(runtime.directory, runtime.accept_first_message, runtime.lookup))
-    # Bland's `/v1/sms/conversations` comes before Amigo's `/v1/sms/{message_id}`, which would match it too.
-    app.include_router(bland_router(runtime.directory, ConversationReader(runtime.database.read)))
-    app.include_router(
-        amigo_router(
-            runtime.directory,
-            runtime.accept_first_message,
-            MessageReader(runtime.database.read),
-            runtime.lookup,
-        )
-    )
+    app.include_router(docs_router(OpenApiDocument(app, hidden_paths), app.title))
     return app

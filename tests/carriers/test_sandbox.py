@@ -329,3 +329,34 @@ async def test_a_refused_send_stores_nothing(service: Service) -> None:
     assert isinstance(result, Rejected) and result.failure.code == 21211
     assert await sandbox_rows(service) == 0
 
+
+# --- status reports -----------------------------------------------------------------------------------------
+
+
+async def reports_made(service: Service) -> list[tuple[str, str | None]]:
+    """(status, reference) of each report the sandbox makes in one pass, in order."""
+    async with service.runtime.database.write.begin() as session:
+        reports = await sandbox_of(service).take_due_reports(session)
+    return [(r.status, r.reference) for r in reports]
+
+
+async def test_sent_then_delivered_each_when_due(service: Service) -> None:
+    # make_settings: `sent` 1 s after the hand-off, `delivered` 3 s after it.
+    reference = str(uuid.uuid4())
+    assert isinstance(await sandbox_of(service).send(outbound(reference)), Accepted)
+    assert await reports_made(service) == []
+    service.clock.advance(1)
+    assert await reports_made(service) == [("sent", reference)]
+    assert await reports_made(service) == []
+    service.clock.advance(2)
+    assert await reports_made(service) == [("delivered", reference)]
+    service.clock.advance(60)
+    assert await reports_made(service) == []
+
+
+async def test_a_worker_that_fell_behind_gets_both_reports_in_one_pass_in_order(service: Service) -> None:
+    reference = str(uuid.uuid4())
+    assert isinstance(await sandbox_of(service).send(outbound(reference)), Accepted)
+    service.clock.advance(5)  # past `delivered` as well as `sent`
+    assert await reports_made(service) == [("sent", reference), ("delivered", reference)]
+    assert await reports_made(service) == []

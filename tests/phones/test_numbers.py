@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
+from phonenumbers import timezone as pn_timezone
 
 from reachout.phones.numbers import (
     InvalidPhoneNumber,
@@ -248,3 +249,34 @@ def test_arbitrary_national_text_only_ever_raises_invalid_phone_number(text: str
         assert exc.reason
     else:
         assert parse_e164(number.e164) == number
+
+
+digits_after_a_country_code = st.builds(
+    lambda code, digits: f"+{code}{digits}",
+    st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)),
+    st.text(alphabet="0123456789", min_size=4, max_size=12),
+)
+
+
+@settings(deadline=None, max_examples=500)
+@given(st.one_of(digits_after_a_country_code, example_numbers().map(lambda example: _e164(example[1]))))
+def test_one_classification_agrees_with_libphonenumbers_own_answers(text: str) -> None:
+    """The parse classifies a number once and derives validity from it; libphonenumber asked each question
+    separately must answer the same."""
+    number = phonenumbers.parse(text, None)
+    canonical = phonenumbers.format_number(number, PhoneNumberFormat.E164) == text
+    try:
+        parsed = parse_e164(text)
+    except InvalidPhoneNumber:
+        assert not (phonenumbers.is_valid_number(number) and canonical)
+        return
+    assert phonenumbers.is_valid_number(number)
+    assert parsed.number_type is NumberType(
+        PhoneNumberType.to_string(phonenumbers.number_type(number)).lower()
+    )
+    expected_zones = tuple(z for z in pn_timezone.time_zones_for_number(number) if z != "Etc/Unknown")
+    assert parsed.time_zones == expected_zones
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)

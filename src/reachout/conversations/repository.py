@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, tuple_
+from sqlalchemy import bindparam, func, insert, or_, select, tuple_
 from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -30,6 +30,34 @@ def _key_values(key: SessionKey) -> tuple[str, str, str, str]:
     return (key.project_id, key.channel, key.agent_number, key.user_number)
 
 
+# Built once: each accept batch runs it, and building it (an alias, a correlated subquery) cost more than
+# running it. `project_id` and the expanding `users` are bound per call.
+_LATEST = aliased(Conversation)
+_OPEN_OR_LATEST = (
+    select(
+        Conversation.id,
+        Conversation.user_number,
+        Conversation.agent_number,
+        Conversation.channel,
+        Conversation.status,
+    )
+    .where(
+        Conversation.project_id == bindparam("project_id"),
+        Conversation.user_number.in_(bindparam("users", expanding=True)),
+        or_(
+            Conversation.status == ConversationStatus.OPEN,
+            Conversation.opened_at
+            == select(func.max(_LATEST.opened_at))
+            .where(
+                _LATEST.project_id == Conversation.project_id, _LATEST.user_number == Conversation.user_number
+            )
+            .scalar_subquery(),
+        ),
+    )
+    .order_by(Conversation.opened_at, Conversation.id)
+)
+
+
 async def open_or_latest(
     session: AsyncSession, project_id: str, users: Iterable[str]
 ) -> list[tuple[str, str, str, str, str]]:
@@ -40,27 +68,7 @@ async def open_or_latest(
     wanted = sorted(set(users))
     if not wanted:
         return []
-    latest = aliased(Conversation)
-    most_recent = (
-        select(func.max(latest.opened_at))
-        .where(latest.project_id == Conversation.project_id, latest.user_number == Conversation.user_number)
-        .scalar_subquery()
-    )
-    rows = await session.execute(
-        select(
-            Conversation.id,
-            Conversation.user_number,
-            Conversation.agent_number,
-            Conversation.channel,
-            Conversation.status,
-        )
-        .where(
-            Conversation.project_id == project_id,
-            Conversation.user_number.in_(wanted),
-            or_(Conversation.status == ConversationStatus.OPEN, Conversation.opened_at == most_recent),
-        )
-        .order_by(Conversation.opened_at, Conversation.id)
-    )
+    rows = await session.execute(_OPEN_OR_LATEST, {"project_id": project_id, "users": wanted})
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 

@@ -90,26 +90,24 @@ def failure_report(message_id: str, failure: CarrierFailure, now: datetime, work
     )
 
 
-_STATE_FIELDS = frozenset(f.name for f in fields(MessageState))
+_CHANGE_FIELDS = tuple(f.name for f in fields(MessageChange))
+# What a change can move in the state the rest of the batch is judged against.
+_STATE_FIELDS = tuple(
+    name for name in _CHANGE_FIELDS if name != "id" and name in {f.name for f in fields(MessageState)}
+)
 
 
 def _advanced(state: MessageState, change: MessageChange) -> MessageState:
     """The state after a change, so the next report of the batch is judged against it."""
-    moved = {
-        name: value
-        for name in _STATE_FIELDS & {f.name for f in fields(MessageChange)}
-        if name != "id" and (value := getattr(change, name)) is not None
-    }
-    return replace(state, **moved)
+    moved = {name: value for name in _STATE_FIELDS if (value := getattr(change, name)) is not None}
+    return replace(state, **moved) if moved else state
 
 
 def _merged(earlier: MessageChange | None, later: MessageChange) -> MessageChange:
     """Two changes to one message in one batch: the later one's columns win."""
     if earlier is None:
         return later
-    newer = {
-        f.name: getattr(later, f.name) for f in fields(MessageChange) if getattr(later, f.name) is not None
-    }
+    newer = {name: value for name in _CHANGE_FIELDS if (value := getattr(later, name)) is not None}
     newer["settled"] = earlier.settled or later.settled
     return replace(earlier, **newer)
 

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reachout.db import bulk
 from reachout.db.base import table_of
 from reachout.delivery.channels import Channel
 from reachout.delivery.status import MessageStatus
@@ -244,12 +245,7 @@ async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable
 
 async def apply_changes(session: AsyncSession, changes: Sequence[MessageChange]) -> None:
     """Write what reports and send results changed, one executemany per shape of change."""
-    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for change in changes:
-        columns = _columns(change)
-        by_shape.setdefault(tuple(sorted(columns)), []).append(columns)
-    for rows in by_shape.values():
-        await session.execute(update(Message), rows)
+    await bulk.update_rows(session, table_of(Message), [_columns(change) for change in changes])
 
 
 _CHANGED = (
@@ -292,8 +288,9 @@ async def defer(session: AsyncSession, until: Mapping[str, datetime]) -> None:
 async def hold(session: AsyncSession, held_until: Sequence[tuple[str, datetime, datetime | None]]) -> None:
     """Hold queued messages until an instant, each with its validity moved to (id, until, expires_at)."""
     if held_until:
-        await session.execute(
-            update(Message),
+        await bulk.update_rows(
+            session,
+            table_of(Message),
             [{"id": i, "next_attempt_at": at, "expires_at": expires} for i, at, expires in held_until],
         )
 
@@ -301,7 +298,9 @@ async def hold(session: AsyncSession, held_until: Sequence[tuple[str, datetime, 
 async def set_senders(session: AsyncSession, senders: Mapping[str, str]) -> None:
     """Record the pool sender chosen for each message."""
     if senders:
-        await session.execute(update(Message), [{"id": i, "from_number": s} for i, s in senders.items()])
+        await bulk.update_rows(
+            session, table_of(Message), [{"id": i, "from_number": s} for i, s in senders.items()]
+        )
 
 
 async def backlog(session: AsyncSession, senders: Iterable[str]) -> dict[str, int]:

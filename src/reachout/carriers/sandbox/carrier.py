@@ -94,21 +94,27 @@ class SandboxCarrier:
         await self._handoffs.close()
 
     async def take_due_reports(self, session: AsyncSession, limit: int = 500) -> list[StatusReport]:
-        """The status reports now due, marked as made in the caller's transaction."""
+        """The status reports now due, marked as made in the caller's transaction.
+
+        A send whose final report is due as well as its `sent` (the worker was behind) has both made in this
+        pass, in order, as a carrier that had both to tell would send them one after the other.
+        """
         now = self._clock.now()
         reports: list[StatusReport] = []
-        marks: list[dict[str, object]] = []
+        marks: list[repository.ReportMark] = []
         for row in await repository.due_for_report(session, now, limit):
+            made: list[tuple[MessageStatus, int | None]] = []
+            next_at: datetime | None = None
             if row.reported_status is None:
-                status, error_code = MessageStatus.SENT, None
+                made.append((MessageStatus.SENT, None))
                 # A route without delivery receipts says nothing after `sent`.
-                last = row.final_status == MessageStatus.SENT
-                next_at = None if last else row.created_at + self._delivered_after
-            else:
-                status, next_at = MessageStatus(row.final_status), None
-                error_code = row.final_error_code
-            marks.append({"id": row.id, "reported_status": status, "next_report_at": next_at})
-            reports.append(
+                if row.final_status != MessageStatus.SENT:
+                    next_at = row.created_at + self._delivered_after
+            if row.reported_status is not None or (next_at is not None and next_at <= now):
+                made.append((MessageStatus(row.final_status), row.final_error_code))
+                next_at = None
+            marks.append(repository.ReportMark(row.id, made[-1][0], next_at))
+            reports.extend(
                 StatusReport(
                     sid=row.sid,
                     reference=row.idempotency_key,
@@ -119,6 +125,7 @@ class SandboxCarrier:
                     from_number=row.from_number,
                     source="sandbox",
                 )
+                for status, error_code in made
             )
         await repository.mark_reported(session, marks)
         return reports

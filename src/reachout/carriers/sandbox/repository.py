@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.carriers.sandbox.models import SandboxMessage
+from reachout.db import bulk
+from reachout.db.base import table_of
 from reachout.db.upsert import insert_for
 from reachout.kit.jobs import repository as jobs
 
@@ -47,17 +50,47 @@ def add(session: AsyncSession, row: SandboxMessage) -> None:
     session.add(row)
 
 
-async def due_for_report(session: AsyncSession, now: datetime, limit: int) -> Sequence[SandboxMessage]:
+@dataclass(frozen=True)
+class DueReport:
+    """A send whose next status report is due, with what the report needs."""
+
+    id: int
+    sid: str
+    idempotency_key: str | None
+    from_number: str
+    num_segments: int
+    final_status: str
+    final_error_code: int | None
+    reported_status: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ReportMark:
+    """A report made: the status it reported, and when the next one is due (None: it was the last)."""
+
+    id: int
+    reported_status: str
+    next_report_at: datetime | None
+
+
+_DUE_COLUMNS = tuple(getattr(SandboxMessage, f.name) for f in fields(DueReport))
+
+
+async def due_for_report(session: AsyncSession, now: datetime, limit: int) -> list[DueReport]:
     """Sends whose next status report is due, locked so only one worker reports each."""
     # The reports are made in the caller's transaction, so the row locks are all the hold it needs.
-    rows = await jobs.lock_due(session, SandboxMessage.next_report_at, now, limit, columns=(SandboxMessage,))
-    return [row[0] for row in rows]
+    rows = await jobs.lock_due(session, SandboxMessage.next_report_at, now, limit, columns=_DUE_COLUMNS)
+    return [DueReport(**row._mapping) for row in rows]
 
 
-async def mark_reported(session: AsyncSession, marks: Sequence[dict[str, object]]) -> None:
-    """Record reports made: each dict holds `id`, `reported_status` and `next_report_at`."""
-    if marks:
-        await session.execute(update(SandboxMessage), list(marks))
+async def mark_reported(session: AsyncSession, marks: Sequence[ReportMark]) -> None:
+    """Record reports made."""
+    rows = [
+        {"id": mark.id, "reported_status": mark.reported_status, "next_report_at": mark.next_report_at}
+        for mark in marks
+    ]
+    await bulk.update_rows(session, table_of(SandboxMessage), rows)
 
 
 async def handset_history(session: AsyncSession, number: str, limit: int) -> Sequence[SandboxMessage]:
