@@ -66,13 +66,14 @@ class Runtime:
     first_messages: GroupCommitter[OutboundRequest, AcceptedMessage]
     lookup: LineTypeLookup
     events: ConversationCarrierEvents
-    wake_worker: Callable[[], None] = lambda: None  # where committed work is announced (set at start-up)
+    # Where committed work is announced to the runner it is for (set at start-up).
+    wake_worker: Callable[[str], None] = lambda _runner: None
 
     async def accept_first_message(self, request: OutboundRequest) -> AcceptedMessage:
         """Durably accept a first message (a greeting, or a send through a use case), then nudge the
-        worker."""
+        dispatcher."""
         accepted = await self.first_messages.submit(request)
-        self.wake_worker()
+        self.wake_worker(Dispatcher.name)
         return accepted
 
     def carrier(self, kind: str) -> TextCarrier | None:

@@ -36,10 +36,13 @@ class Worker:
     def runners(self) -> tuple[Runner, ...]:
         return self._runners
 
-    def wake(self) -> None:
-        """Ask every runner for a pass now rather than at its next poll (new work was just committed)."""
-        for event in self._wakes.values():
-            event.set()
+    def wake(self, *names: str) -> None:
+        """Ask these runners (none named: every one) for a pass now rather than at their next poll: new work
+        for them was just committed. A name this worker does not run is ignored."""
+        for name in names or tuple(self._wakes):
+            event = self._wakes.get(name)
+            if event is not None:
+                event.set()
 
     async def run_once(self) -> int:
         """One pass of every runner, in the order registered; returns how many items they found due."""

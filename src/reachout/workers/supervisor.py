@@ -25,8 +25,7 @@ log = get_logger("worker")
 HEALTHY_SECONDS = 60.0
 RESTARTS = RetryStrategy(base_seconds=0.5, max_attempts=1_000_000, cap_seconds=30.0)
 STOP_GRACE_SECONDS = 10.0
-WAKE = b"w"
-MAX_PENDING_WAKE_BYTES = 64  # wakes the child has not read yet; one is as good as many
+MAX_PENDING_WAKE_BYTES = 4096  # wakes the child has not read yet: past this it is busy, and will poll
 
 
 def worker_command(config: Path | None) -> list[str]:
@@ -43,21 +42,32 @@ class WorkerProcess:
         self._process: asyncio.subprocess.Process | None = None
         self._supervising: asyncio.Task[None] | None = None
         self._stopping = False
+        self._waking: set[str] = set()  # runners to wake at the end of this turn of the event loop
 
     async def start(self) -> None:
         """Start the child and keep it running until `stop`."""
         await self._spawn()
         self._supervising = asyncio.create_task(self._supervise(), name="worker-supervisor")
 
-    def wake(self) -> None:
-        """Ask the child for a pass now (new work was just committed); never blocks."""
+    def wake(self, runner: str) -> None:
+        """Ask the child's `runner` for a pass now (new work for it was just committed); never blocks.
+
+        The requests of one group commit all resume in the same turn of the event loop: their wakes are sent
+        as one line at its end, not one write each.
+        """
+        if not self._waking:
+            asyncio.get_running_loop().call_soon(self._send_wakes)
+        self._waking.add(runner)
+
+    def _send_wakes(self) -> None:
+        names, self._waking = self._waking, set()
         process = self._process
         if process is None or process.stdin is None or process.returncode is not None:
             return
         transport = process.stdin.transport
         if transport.is_closing() or transport.get_write_buffer_size() > MAX_PENDING_WAKE_BYTES:
             return
-        process.stdin.write(WAKE)
+        process.stdin.write(" ".join(sorted(names)).encode() + b"\n")
 
     async def stop(self) -> None:
         """Stop the child: SIGTERM, then SIGKILL if it does not finish in time."""
@@ -96,13 +106,13 @@ class WorkerProcess:
             await self._spawn()
 
 
-async def follow_the_server(wake: Callable[[], None], stop: asyncio.Event) -> None:
-    """In the child: whatever arrives on standard input wakes the worker; its end (the server is gone) stops
+async def follow_the_server(wake: Callable[..., None], stop: asyncio.Event) -> None:
+    """In the child: each line on standard input names runners to wake; its end (the server is gone) stops
     the worker, so no orphan keeps working."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while await reader.read(1024):
-        wake()
+    while line := await reader.readline():
+        wake(*line.decode(errors="replace").split())
     log.info("the server's pipe closed; stopping the worker")
     stop.set()
