@@ -75,11 +75,16 @@ async def open_or_latest(
 async def end_many(session: AsyncSession, ids: Sequence[str], now: datetime, reason: EndReason) -> None:
     """End these conversations."""
     if ids:
-        await session.execute(
-            sa_update(table_of(Conversation))
-            .where(table_of(Conversation).c.id.in_(ids))
-            .values(status=ConversationStatus.ENDED, end_reason=reason, ended_at=now)
-        )
+        await session.execute(_END_MANY, {"ids": list(ids), "reason": reason, "now": now})
+
+
+_CONVERSATIONS = table_of(Conversation)
+# Built once: every greeting that supersedes a session runs it.
+_END_MANY = (
+    sa_update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status=ConversationStatus.ENDED, end_reason=bindparam("reason"), ended_at=bindparam("now"))
+)
 
 
 async def insert_many(session: AsyncSession, conversations: Sequence[NewConversation]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.kit.gcra import Rate
@@ -186,12 +186,21 @@ async def swap_rate_state(session: AsyncSession, project_id: str, expected: floa
     A row another transaction holds is waited for, then compared with what that transaction committed.
     """
     result = await session.execute(
-        update(RateLimitState)
-        .where(RateLimitState.project_id == project_id, RateLimitState.theoretical_arrival == expected)
-        .values(theoretical_arrival=new)
-        .execution_options(synchronize_session=False)
+        _SWAP_RATE_STATE, {"project": project_id, "expected": expected, "new": new}
     )
     return cast(CursorResult[Any], result).rowcount == 1
+
+
+# Built once: every accept batch runs it.
+_SWAP_RATE_STATE = (
+    update(RateLimitState)
+    .where(
+        RateLimitState.project_id == bindparam("project"),  # a column's own name is reserved in an UPDATE
+        RateLimitState.theoretical_arrival == bindparam("expected"),
+    )
+    .values(theoretical_arrival=bindparam("new"))
+    .execution_options(synchronize_session=False)
+)
 
 
 async def save_rate_states(session: AsyncSession, states: dict[str, float], existing: set[str]) -> None:
