@@ -186,15 +186,20 @@ def free_port() -> int:
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time so far of a process and its descendants alive now (the server and its worker process)."""
-    total, pending = 0.0, [pid]
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants alive now (the server and its worker process), the root first."""
+    found, pending = [], [pid]
     while pending:
-        current = pending.pop()
-        total += cpu_seconds(current)
+        current = pending.pop(0)
+        found.append(current)
         with contextlib.suppress(OSError):
             pending += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
-    return total
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time so far of a process and its descendants alive now."""
+    return sum(cpu_seconds(p) for p in process_tree(pid))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -446,7 +451,14 @@ class Measurement:
     wrk: WrkResult
     committed: int  # rows committed during the measured run
     cpu: CpuUse
-    profile: Path | None = None
+    profiles: tuple[Path, ...] = ()
+    delivered: int | None = None  # during the window, where a worker runs
+
+    @property
+    def delivered_rate(self) -> float | None:
+        if self.delivered is None or self.wrk.window_s <= 0:
+            return None
+        return self.delivered / self.wrk.window_s
 
     @property
     def rows_ok(self) -> bool:
@@ -464,6 +476,8 @@ COUNT_SQL: dict[App, str] = {
     "baseline": "SELECT count(*) FROM messages",
     "reachout": "SELECT count(*) FROM messages WHERE direction = 'outbound'",
 }
+# With a worker, how far it kept up: messages whose delivery the sandbox reported during the window.
+DELIVERED_SQL = "SELECT count(*) FROM messages WHERE direction = 'outbound' AND delivered_at IS NOT NULL"
 
 
 def start_server(config: Config, store: Store, workdir: Path) -> Server:
@@ -502,7 +516,7 @@ def start_server(config: Config, store: Store, workdir: Path) -> Server:
 def measure(config: Config, run: int, args: argparse.Namespace, wrk: str, workdir: Path) -> Measurement:
     store = Store(config.backend if config.app == "reachout" else "sqlite", workdir, f"{config.label}-{run}")
     server: Server | None = None
-    spy: subprocess.Popen[bytes] | None = None
+    spies: list[subprocess.Popen[bytes]] = []
     try:
         server = start_server(config, store, workdir)
         server.wait_ready()
@@ -516,28 +530,35 @@ def measure(config: Config, run: int, args: argparse.Namespace, wrk: str, workdi
                 )
         time.sleep(0.5)
         before = store.count(COUNT_SQL[config.app])
-        profile: Path | None = None
+        with_worker = config.app == "reachout" and config.worker != "none"
+        delivered_before = store.count(DELIVERED_SQL) if with_worker else 0
+        profiles: list[Path] = []
         if args.profile is not None and config.app == "reachout":
-            profile = args.profile / f"{config.label}-run{run}.txt"
-            spy = start_py_spy(server.pid, profile, args.duration)
+            # One sampler per process: the server, and its worker process when it has one.
+            for index, pid in enumerate(process_tree(server.pid)):
+                role = "server" if index == 0 else f"child{index}"
+                profiles.append(args.profile / f"{config.label}-run{run}-{role}.txt")
+                spies.append(start_py_spy(pid, profiles[-1], args.duration))
         meter = CpuMeter(server.pid, store.pg_name if store.backend == "postgresql" else None)
         result = run_wrk(wrk, url, seconds=args.duration, connections=args.connections, threads=args.threads)
         cpu = meter.stop(result.wrk_cpu_s, result.window_s)
-        if spy is not None:
+        for spy in spies:
             spy.wait(timeout=args.duration + 60)
         if result.answered != result.sent:
             time.sleep(1.0)  # let the unanswered requests finish before counting
         committed = store.count(COUNT_SQL[config.app]) - before
+        delivered = store.count(DELIVERED_SQL) - delivered_before if with_worker else None
         if args.verbose:
             print(result.raw)
-        return Measurement(config, run, result, committed, cpu, profile)
+        return Measurement(config, run, result, committed, cpu, tuple(profiles), delivered)
     except BenchError:
         if server is not None:
             print(f"--- {server.name} log ---\n{server.log_tail()}", file=sys.stderr)
         raise
     finally:
-        if spy is not None and spy.poll() is None:
-            spy.kill()
+        for spy in spies:
+            if spy.poll() is None:
+                spy.kill()
             spy.wait()
         if server is not None:
             server.stop()
@@ -581,7 +602,7 @@ PY_SPY_RATE = 100
 
 
 def start_py_spy(pid: int, output: Path, seconds: float) -> subprocess.Popen[bytes]:
-    """Sample the server for `seconds` (raw collapsed stacks, per thread, busy samples only)."""
+    """Sample one process for `seconds` (raw collapsed stacks, per thread, busy samples only)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if shutil.which(py_spy) is None:
         raise BenchError("py-spy is not installed (.venv/bin/pip install py-spy)")
@@ -635,6 +656,7 @@ class Row:
     server_cores: float
     other_cores: float  # the most any run saw of CPU used by unrelated processes
     ratio: float | None
+    delivered_rate: float | None  # messages the worker saw delivered per second, where one runs
 
 
 def summarize(measurements: Sequence[Measurement], configs: Sequence[Config]) -> list[Row]:
@@ -661,6 +683,9 @@ def summarize(measurements: Sequence[Measurement], configs: Sequence[Config]) ->
                 server_cores=statistics.median(m.cpu.server for m in ms),
                 other_cores=max(m.cpu.other for m in ms),
                 ratio=rate / base_rate if base_rate else None,
+                delivered_rate=None
+                if ms[0].delivered_rate is None
+                else statistics.median(m.delivered_rate or 0.0 for m in ms),
             )
         )
     return rows
@@ -668,16 +693,18 @@ def summarize(measurements: Sequence[Measurement], configs: Sequence[Config]) ->
 
 def format_table(rows: Sequence[Row]) -> str:
     header = (
-        f"{'app':<9} {'backend':<10} {'mode':<10} {'runs':>4} {'accepted/s':>10} {'p99 ms':>7} "
-        f"{'non-2xx':>7} {'sock err':>8} {'rows=2xx':>8} {'srv cores':>9} {'noise':>5} {'ratio':>6}"
+        f"{'app':<9} {'backend':<10} {'mode':<21} {'runs':>4} {'accepted/s':>10} {'p99 ms':>7} "
+        f"{'non-2xx':>7} {'sock err':>8} {'rows=2xx':>8} {'srv cores':>9} {'noise':>5} {'ratio':>6} "
+        f"{'delivered/s':>11}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
+        delivered = f"{r.delivered_rate:,.0f}" if r.delivered_rate is not None else "-"
         lines.append(
-            f"{r.config.app:<9} {r.config.backend:<10} {r.config.mode:<10} {r.runs:>4} {r.rate:>10,.0f} "
+            f"{r.config.app:<9} {r.config.backend:<10} {r.config.mode:<21} {r.runs:>4} {r.rate:>10,.0f} "
             f"{r.p99_ms:>7.1f} {r.non_2xx:>7} {r.socket_errors:>8} {'yes' if r.rows_ok else 'NO':>8} "
-            f"{r.server_cores:>9.2f} {r.other_cores:>5.2f} {ratio:>6}"
+            f"{r.server_cores:>9.2f} {r.other_cores:>5.2f} {ratio:>6} {delivered:>11}"
         )
     return "\n".join(lines)
 
@@ -689,9 +716,14 @@ def describe(m: Measurement) -> str:
         f"  {m.config.label:<26} run {m.run}: {w.rate:>8,.0f} accepted/s  p50 {w.p50_us / 1000:6.1f} ms  "
         f"p99 {w.p99_us / 1000:6.1f} ms  max {w.max_us / 1000:7.1f} ms | sent {w.sent} 2xx {w.accepted} "
         f"non-2xx {w.refused} sock-err {w.socket_errors} | rows committed {m.committed} = 2xx {w.accepted}: "
-        f"{check} | cores: server {m.cpu.server:.2f} wrk {m.cpu.wrk:.2f} postgres {m.cpu.postgres:.2f} "
-        f"other {m.cpu.other:.2f} steal {m.cpu.steal:.2f}"
+        f"{check}{_delivered(m)} | cores: server {m.cpu.server:.2f} wrk {m.cpu.wrk:.2f} "
+        f"postgres {m.cpu.postgres:.2f} other {m.cpu.other:.2f} steal {m.cpu.steal:.2f}"
     )
+
+
+def _delivered(m: Measurement) -> str:
+    rate = m.delivered_rate
+    return "" if rate is None else f" | delivered {m.delivered} ({rate:,.0f}/s)"
 
 
 # --- main ---------------------------------------------------------------------------------------------------
@@ -806,8 +838,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 measurements.append(m)
                 failed = failed or not m.ok
                 print(describe(m), flush=True)
-                if m.profile is not None and m.profile.exists():
-                    print(summarize_profile(m.profile, rate=PY_SPY_RATE, duration=round(args.duration)))
+                for profile in m.profiles:
+                    if profile.exists():
+                        print(summarize_profile(profile, rate=PY_SPY_RATE, duration=round(args.duration)))
     rows = summarize(measurements, configs)
     print()
     print(format_table(rows))

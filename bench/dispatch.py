@@ -67,7 +67,7 @@ from reachout.db import migrate
 from reachout.db.engine import open_database
 from reachout.errors import ReachoutError
 from reachout.kit.clock import SystemClock
-from reachout.messaging import service as messaging
+from reachout.outreach import service as outreach
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.tenancy import service as tenancy
@@ -204,7 +204,8 @@ def recipient(i: int) -> str:
 
 
 async def fill(url: str, document: dict[str, Any], messages: int) -> None:
-    """Provision and queue `messages` greetings through `send_greetings`, as the API's group commit does."""
+    """Provision and queue `messages` greetings through `accept_first_messages`, as the API's group commit
+    does."""
     database = open_database(url)
     clock = SystemClock()
     try:
@@ -216,11 +217,11 @@ async def fill(url: str, document: dict[str, Any], messages: int) -> None:
         limiter = tenancy.RateLimiter()
         for start in range(0, messages, FILL_BATCH):
             requests = [
-                await messaging.plan_greeting(project, to_number=recipient(i), body=BODY, agent_number=None)
+                await outreach.plan_greeting(project, to_number=recipient(i), body=BODY, agent_number=None)
                 for i in range(start, min(messages, start + FILL_BATCH))
             ]
             async with database.write.begin() as session:
-                outcomes = await messaging.send_greetings(session, requests, clock.now(), limiter)
+                outcomes = await outreach.accept_first_messages(session, requests, clock.now(), limiter)
             refused = [o for o in outcomes if isinstance(o, ReachoutError)]
             if refused:
                 raise BenchError(f"the fill was refused: {refused[0]}")
