@@ -59,6 +59,14 @@ async def test_rows_of_different_shapes_are_each_written_to_their_own_row(databa
     assert stored == {ids[0]: ("sent", later), ids[1]: ("delivered", None), ids[2]: (None, AT)}
 
 
-async def test_nothing_to_write_runs_nothing(database: Database) -> None:
+async def test_a_row_with_nothing_but_its_key_and_no_rows_at_all_change_nothing(database: Database) -> None:
     async with database.write.begin() as session:
+        session.add(row(1))
+        await session.flush()
+        (only,) = (await session.execute(select(SandboxMessage.id))).scalars()
+    async with database.write.begin() as session:
+        await bulk.update_rows(session, table_of(SandboxMessage), [{"id": only}])
         await bulk.update_rows(session, table_of(SandboxMessage), [])
+    async with database.read() as session:
+        stored = (await session.execute(select(SandboxMessage))).scalar_one()
+    assert (stored.reported_status, stored.next_report_at) == (None, AT)

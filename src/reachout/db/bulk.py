@@ -19,10 +19,13 @@ _VALUE = "v_"  # a bound name must differ from the column it sets
 async def update_rows(
     session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], key: str = "id"
 ) -> None:
-    """Set each row's columns on the row whose `key` column equals its `key` value."""
+    """Set each row's columns on the row whose `key` column equals its `key` value; a row with nothing but
+    its key sets nothing."""
     by_columns: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for row in rows:
-        by_columns.setdefault(tuple(sorted(name for name in row if name != key)), []).append(row)
+        columns = tuple(sorted(name for name in row if name != key))
+        if columns:  # an UPDATE must SET something
+            by_columns.setdefault(columns, []).append(row)
     for columns, group in by_columns.items():
         statement = (
             update(table)
