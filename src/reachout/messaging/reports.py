@@ -6,9 +6,11 @@ Every report is kept as an event, applied or not. Nothing here commits.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime
+from operator import attrgetter
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,19 +48,22 @@ async def apply_statuses(
     )
     by_sid = {s.carrier_sid: s.id for s in states if s.carrier_sid}
     current = {s.id: s for s in states}
+    targets = [by_sid.get(r.sid) or (r.reference if r.reference in current else None) for r in reports]
+    # Only a message with another report later in the batch needs its state carried forward.
+    recurring = {message_id for message_id, count in Counter(targets).items() if count > 1}
     changes: dict[str, MessageChange] = dict(also or {})
     events: list[StatusEvent] = []
     outcomes: list[TransitionOutcome | None] = []
-    for report in reports:
-        message_id = by_sid.get(report.sid) or (report.reference if report.reference in current else None)
+    for report, message_id in zip(reports, targets, strict=True):
         if message_id is None:
             outcomes.append(None)
             continue
         outcome, change = _transition(current[message_id], report)
         if outcome is TransitionOutcome.APPLIED and report.error_code is not None:
             await _opt_out_if_carrier_says(session, current[message_id], report)
-        current[message_id] = _advanced(current[message_id], change)
-        if change != MessageChange(message_id, updated_at=report.occurred_at):
+        if _moves_anything(change):
+            if message_id in recurring:
+                current[message_id] = _advanced(current[message_id], change)
             changes[message_id] = _merged(changes.get(message_id), change)
         events.append(
             StatusEvent(
@@ -95,6 +100,16 @@ _CHANGE_FIELDS = tuple(f.name for f in fields(MessageChange))
 _STATE_FIELDS = tuple(
     name for name in _CHANGE_FIELDS if name != "id" and name in {f.name for f in fields(MessageState)}
 )
+
+
+_MOVING_FIELDS = tuple(name for name in _CHANGE_FIELDS if name not in ("id", "updated_at", "settled"))
+_moving = attrgetter(*_MOVING_FIELDS)
+_NOTHING_MOVES = (None,) * len(_MOVING_FIELDS)
+
+
+def _moves_anything(change: MessageChange) -> bool:
+    """Whether a change does more than touch `updated_at` (a duplicate or a regression does not)."""
+    return change.settled or _moving(change) != _NOTHING_MOVES
 
 
 def _advanced(state: MessageState, change: MessageChange) -> MessageState:

@@ -55,7 +55,7 @@ class SandboxCarrier:
         self._sessions = sessions
         self._clock = clock
         # Concurrent sends share a commit, as a real carrier's API would not make each caller wait its turn.
-        self._handoffs: GroupCommitter[SandboxMessage, str] = GroupCommitter(
+        self._handoffs: GroupCommitter[repository.NewSend, str] = GroupCommitter(
             sessions, repository.insert_once, max_batch=500
         )
         self._sent_after = timedelta(seconds=sent_after)
@@ -67,7 +67,7 @@ class SandboxCarrier:
         if fate.refusal is not None:
             return Rejected(fate.refusal)
         now = self._clock.now()
-        row = SandboxMessage(
+        row = repository.NewSend(
             sid=new_sid(),
             idempotency_key=text.reference,
             direction=HandsetDirection.TO_HANDSET,
@@ -77,7 +77,6 @@ class SandboxCarrier:
             num_segments=text.num_segments,
             final_status=fate.final_status,
             final_error_code=fate.final_error_code,
-            reported_status=None,
             next_report_at=now + self._sent_after,
             created_at=now,
         )

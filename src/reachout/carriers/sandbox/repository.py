@@ -16,16 +16,37 @@ from reachout.db.upsert import insert_for
 from reachout.kit.jobs import repository as jobs
 
 
-async def insert_once(session: AsyncSession, rows: Sequence[SandboxMessage]) -> list[str]:
+@dataclass(frozen=True)
+class NewSend:
+    """A send the sandbox accepted, to store under its sender's reference (`idempotency_key`)."""
+
+    sid: str
+    idempotency_key: str
+    direction: str
+    from_number: str
+    to_number: str
+    body: str
+    num_segments: int
+    final_status: str
+    final_error_code: int | None
+    next_report_at: datetime
+    created_at: datetime
+
+
+_SEND_COLUMNS = tuple(f.name for f in fields(NewSend))
+
+
+async def insert_once(session: AsyncSession, rows: Sequence[NewSend]) -> list[str]:
     """Store sends unless one with the same idempotency key exists; return each one's stored sid, in order."""
     if not rows:
         return []
-    columns = [c for c in SandboxMessage.__table__.columns if c.name != "id"]
+    # Plain rows, not ORM instances: a send is stored once and never loaded back into this session.
+    table = table_of(SandboxMessage)
     inserted = await session.execute(
-        insert_for(session, SandboxMessage)
+        insert_for(session, table)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(SandboxMessage.idempotency_key, SandboxMessage.sid),
-        [{c.name: getattr(row, c.key) for c in columns} for row in rows],
+        .returning(table.c.idempotency_key, table.c.sid),
+        [{name: getattr(row, name) for name in _SEND_COLUMNS} for row in rows],
     )
     sid_of: dict[str | None, str] = {key: sid for key, sid in inserted}
     # Only a repeated send reads back what its first attempt stored.
