@@ -23,7 +23,7 @@ from reachout.carriers.plugin import CarrierContext, CarrierFactory
 from reachout.carriers.registry import FACTORIES, CarrierRegistry, UnknownCarrier
 from reachout.config import Settings
 from reachout.conversations.carrier_events import ConversationCarrierEvents
-from reachout.conversations.service import ConversationReader
+from reachout.conversations.service import ConversationReader, UndeliverableGreetings
 from reachout.conversations.turns import ConversationWorker, TurnPolicy
 from reachout.db import migrate
 from reachout.db.engine import Database, open_database
@@ -124,6 +124,7 @@ def build_runtime(
             settings, settings.retry_base_seconds, settings.retry_max_attempts, settings.retry_cap_seconds
         ),
         horizon_seconds=settings.pacing_horizon_seconds,
+        failures=UndeliverableGreetings(),
     )
     conversations = ConversationWorker(
         database,

@@ -19,6 +19,7 @@ from reachout.carriers.base import (
 from reachout.carriers.registry import CarrierRegistry
 from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.models import SandboxMessage
+from reachout.conversations.service import UndeliverableGreetings
 from reachout.db.engine import Database
 from reachout.delivery.channels import Channel
 from reachout.delivery.failures import failure_for
@@ -88,6 +89,7 @@ def dispatcher(database: Database, clock: FakeClock, carrier: object) -> Dispatc
         lease_seconds=30,
         retry=RETRY,
         horizon_seconds=0.5,
+        failures=UndeliverableGreetings(),
     )
 
 
@@ -338,4 +340,5 @@ def test_a_pacing_horizon_no_longer_than_the_lead_is_refused(database: Database,
             lease_seconds=30,
             retry=RETRY,
             horizon_seconds=claims.PACING_LEAD_SECONDS,
+            failures=UndeliverableGreetings(),
         )

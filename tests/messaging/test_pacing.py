@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 from reachout.carriers.base import Accepted, CarrierKind, OutboundText, Rejected, SendResult
 from reachout.carriers.registry import CarrierRegistry
 from reachout.compliance import service as compliance
+from reachout.conversations.service import UndeliverableGreetings
 from reachout.db.engine import Database
 from reachout.delivery.channels import Channel
 from reachout.delivery.failures import failure_for
@@ -87,6 +88,7 @@ def dispatcher(database: Database, clock: Clock, carrier: ClockedCarrier, batch:
         lease_seconds=30,
         retry=RetryStrategy(2.0, 3, jitter=0.0),
         horizon_seconds=0.5,
+        failures=UndeliverableGreetings(),
     )
 
 

@@ -66,6 +66,7 @@ class EndReason(StrEnum):
     OPTED_OUT = "opted_out"  # the person texted STOP (or the carrier said they had)
     SUPERSEDED = "superseded"  # a new greeting to the same person on the same number
     AGENT_FAILED = "agent_failed"  # the agent failed every attempt; the fallback text was sent
+    UNDELIVERABLE = "undeliverable"  # its greeting failed for good before the person texted
 
 
 # The reasons an agent may give for ending a conversation; the others are the house's.

@@ -123,6 +123,20 @@ async def get(session: AsyncSession, conversation_id: str, *, lock: bool = False
     return (await session.execute(statement)).scalar_one_or_none()
 
 
+async def lock_open(session: AsyncSession, ids: Iterable[str]) -> list[str]:
+    """Which of these conversations are open, locked (in id order) until the transaction ends."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    result = await session.execute(
+        select(Conversation.id)
+        .where(Conversation.id.in_(wanted), Conversation.status == ConversationStatus.OPEN)
+        .order_by(Conversation.id)
+        .with_for_update()
+    )
+    return list(result.scalars())
+
+
 async def latest_for_key(session: AsyncSession, key: SessionKey) -> Conversation | None:
     """The most recent conversation with this key, open or not."""
     result = await session.execute(

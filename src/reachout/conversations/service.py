@@ -1,9 +1,10 @@
-"""Conversation use cases: open sessions for outbound greetings, and find the session a reply joins."""
+"""Conversation use cases: open sessions for outbound greetings, find the session a reply joins, end them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,8 +20,9 @@ from reachout.conversations.schemas import (
     could_be_conversation_id,
 )
 from reachout.delivery.channels import Channel
+from reachout.delivery.failures import failure_for
 from reachout.messaging import service as messaging
-from reachout.messaging.schemas import MessageView
+from reachout.messaging.schemas import FailedMessage, MessageView
 
 ENDED = "ended"  # a conversation event
 INACTIVITY_JOBS = (JobKind.WARN, JobKind.EXPIRE)
@@ -76,13 +78,49 @@ async def open_on_inbound(
     await repository.insert_many(session, [NewConversation(conversation_id, key, now, agent=dict(agent))])
 
 
-async def end(session: AsyncSession, conversation_id: str, reason: EndReason, now: datetime) -> None:
-    """End a conversation and call off everything it was waiting for."""
+async def end(
+    session: AsyncSession,
+    conversation_id: str,
+    reason: EndReason,
+    now: datetime,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """End a conversation and call off everything it was waiting for; `details` go on its `ended` event."""
     await repository.update(
         session, conversation_id, {"status": ConversationStatus.ENDED, "end_reason": reason, "ended_at": now}
     )
     await jobs_repository.cancel(session, conversation_id, (JobKind.TURN, *INACTIVITY_JOBS))
-    await repository.add_event(session, conversation_id, ENDED, {"reason": reason}, now)
+    await repository.add_event(session, conversation_id, ENDED, {"reason": reason, **(details or {})}, now)
+
+
+async def end_undeliverable(session: AsyncSession, failed: Sequence[FailedMessage]) -> list[str]:
+    """End each open conversation whose greeting is among `failed` and which the person never texted in;
+    returns the ids ended. A failed later reply ends nothing: the person is still there to answer.
+    A carrier that refused the greeting because the person unsubscribed ends it as opted out."""
+    by_id = {f.id: f for f in failed}
+    openers = await messaging.unanswered_openers(session, [f.conversation_id for f in failed])
+    greetings = {conversation_id: by_id[m] for conversation_id, m in openers.items() if m in by_id}
+    # Locked and checked open, so a conversation ended meanwhile (superseded, say) is left as it ended.
+    ended = await repository.lock_open(session, greetings)
+    for conversation_id in ended:
+        greeting = greetings[conversation_id]
+        details = {"message_id": greeting.id, "status": greeting.status, "error_code": greeting.error_code}
+        reason = _greeting_end(greeting.error_code)
+        await end(session, conversation_id, reason, greeting.occurred_at, details)
+    return ended
+
+
+def _greeting_end(error_code: int | None) -> EndReason:
+    opted_out = error_code is not None and failure_for(error_code).opts_out
+    return EndReason.OPTED_OUT if opted_out else EndReason.UNDELIVERABLE
+
+
+class UndeliverableGreetings:
+    """Implements `messaging.reports.DeliveryFailures`: a greeting that failed for good ends its conversation
+    (`end_undeliverable`), whether a carrier reported it or the dispatcher gave up on it."""
+
+    async def failed(self, session: AsyncSession, messages: Sequence[FailedMessage]) -> None:
+        await end_undeliverable(session, messages)
 
 
 async def page_for_account(

@@ -17,7 +17,7 @@ from reachout.kit.clock import Clock
 from reachout.kit.jobs.leases import Lease
 from reachout.messaging import repository
 from reachout.messaging.release import release
-from reachout.messaging.reports import apply_statuses, failure_report
+from reachout.messaging.reports import DeliveryFailures, apply_statuses, failure_report
 from reachout.messaging.schemas import ClaimedMessage, MessageChange
 from reachout.routing import pacing
 from reachout.routing import service as routing
@@ -46,13 +46,20 @@ class Claim:
 
 
 async def claim(
-    session: AsyncSession, clock: Clock, owner: str, lease: timedelta, horizon: float, limit: int
+    session: AsyncSession,
+    clock: Clock,
+    owner: str,
+    lease: timedelta,
+    horizon: float,
+    limit: int,
+    *,
+    failures: DeliveryFailures | None = None,
 ) -> Claim:
     """Lease the due messages whose senders' pace lets them go within `horizon` seconds.
 
     First `release` re-checks what must still hold (quiet hours, consent, the use case) and gives sends
     through a use case their senders. The rest are deferred to when their turn would come, and any past its
-    validity period is canceled (30036), all in the caller's transaction.
+    validity period is canceled (30036), all in the caller's transaction; `failures` hears of those ended.
     """
     now = clock.now()
     due = await repository.due_for_dispatch(session, now, limit)
@@ -67,7 +74,7 @@ async def claim(
         [(m.id, opens, m.expires_at and m.expires_at + (opens - now)) for m, opens in released.held],
     )
     for failure, message_ids in sorted(released.failed.items(), key=lambda item: item[0].code):
-        await fail(session, message_ids, failure, now, owner)
+        await fail(session, message_ids, failure, now, owner, failures=failures)
     senders = await tenancy.sender_profiles(session, sorted({m.from_number for m in due if m.from_number}))
     plan = await routing.pace(
         session,
@@ -93,7 +100,7 @@ async def claim(
     taken = Lease.take(owner, now + lease + timedelta(seconds=horizon))
     claimed = await repository.lease(session, slots, taken)
     await repository.defer(session, {slot.id: _instant(slot.at) for slot in plan.deferred})
-    await fail(session, plan.expired, VALIDITY_EXPIRED, now, owner)
+    await fail(session, plan.expired, VALIDITY_EXPIRED, now, owner, failures=failures)
     return Claim(claimed, senders, looked_at, taken, released.services)
 
 
@@ -108,13 +115,20 @@ def _instant(epoch_seconds: float) -> datetime:
 
 
 async def fail(
-    session: AsyncSession, message_ids: Sequence[str], failure: CarrierFailure, now: datetime, worker: str
+    session: AsyncSession,
+    message_ids: Sequence[str],
+    failure: CarrierFailure,
+    now: datetime,
+    worker: str,
+    *,
+    failures: DeliveryFailures | None = None,
 ) -> None:
     """End messages the dispatcher will not send (past their validity, or no sender), before any carrier."""
     await apply_statuses(
         session,
         [failure_report(message_id, failure, now, worker) for message_id in message_ids],
         also={message_id: MessageChange(message_id, settled=True) for message_id in message_ids},
+        failures=failures,
     )
 
 

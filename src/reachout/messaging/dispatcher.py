@@ -5,7 +5,8 @@ lease that simply expires. Before any later attempt the dispatcher asks the carr
 the message (`Carrier.find`), and only a confirmed absence is sent again (rule 2).
 
 Each claim paces its senders (`routing.pacing`): a message is leased with a slot no further ahead than the
-horizon, and handed over when its slot comes; one whose sender is busy for longer stays queued.
+horizon, and handed over when its slot comes; one whose sender is busy for longer stays queued. What it fails
+itself, and what carriers refuse, goes down the status path with `failures`, the port of the domain above.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from reachout.kit.clock import Clock
 from reachout.kit.jobs.retry import RetryStrategy
 from reachout.logs import get_logger
 from reachout.messaging import claims, results
+from reachout.messaging.reports import DeliveryFailures
 from reachout.messaging.schemas import ClaimedMessage, SendOutcome
 from reachout.tenancy.schemas import SenderProfile
 
@@ -43,8 +45,10 @@ class Dispatcher:
         lease_seconds: float,
         retry: RetryStrategy,
         horizon_seconds: float,
+        failures: DeliveryFailures,
     ) -> None:
         self._database = database
+        self._failures = failures
         self._carriers = carriers
         self._clock = clock
         self._owner = owner
@@ -64,7 +68,13 @@ class Dispatcher:
         """Claim one batch of due messages and send it; returns how many due messages it looked at."""
         async with self._database.write.begin() as session:
             claim = await claims.claim(
-                session, self._clock, self._owner, self._lease, self._horizon, self.batch_size
+                session,
+                self._clock,
+                self._owner,
+                self._lease,
+                self._horizon,
+                self.batch_size,
+                failures=self._failures,
             )
         if claim.messages and claim.lease is not None:
             taken: set[str] = set()  # sids this batch's messages settled on with `find`
@@ -76,7 +86,7 @@ class Dispatcher:
             )
             async with self._database.write.begin() as session:
                 await results.record_send_results(
-                    session, outcomes, self._clock.now(), self._retry, claim.lease
+                    session, outcomes, self._clock.now(), self._retry, claim.lease, failures=self._failures
                 )
         return claim.looked_at
 

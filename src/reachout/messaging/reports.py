@@ -1,7 +1,9 @@
 """Applying carriers' status reports: the one status path every carrier (and the dispatcher) shares.
 
 Reports arrive late, twice and out of order; `delivery.status.decide` says which move a message forward.
-Every report is kept as an event, applied or not. Nothing here commits.
+Every report is kept as an event, applied or not. A message of a conversation that a report ends badly is
+passed to `DeliveryFailures`, the port the domain above implements, in the same transaction. Nothing here
+commits.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime
 from operator import attrgetter
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +22,7 @@ from reachout.compliance import service as compliance
 from reachout.delivery.failures import CarrierFailure, failure_for
 from reachout.delivery.status import MessageStatus, TransitionOutcome, decide
 from reachout.messaging import repository
-from reachout.messaging.schemas import MessageChange, MessageState, StatusEvent
+from reachout.messaging.schemas import FailedMessage, MessageChange, MessageState, StatusEvent
 
 _CARRIER_HAS_IT = frozenset(
     {
@@ -33,15 +36,26 @@ _CARRIER_HAS_IT = frozenset(
 _ENDED_BADLY = frozenset({MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.CANCELED})
 
 
+class DeliveryFailures(Protocol):
+    """Told, inside the status change's transaction, of conversations' messages that just ended badly."""
+
+    async def failed(self, session: AsyncSession, messages: Sequence[FailedMessage]) -> None:
+        """React to these failures (each message is passed once: a terminal status is never left)."""
+        ...
+
+
 async def apply_statuses(
     session: AsyncSession,
     reports: Sequence[StatusReport],
     also: Mapping[str, MessageChange] | None = None,
+    *,
+    failures: DeliveryFailures | None = None,
 ) -> list[TransitionOutcome | None]:
     """Apply status reports in order; duplicates and regressions are kept as events but change nothing.
 
     An outcome is None when no message matches its report (the caller acknowledges it all the same).
-    `also` holds more changes to messages (by id), written in the same statements.
+    `also` holds more changes to messages (by id), written in the same statements; `failures` is told of
+    the conversations' messages the batch ended badly, after they are written.
     """
     states = await repository.lock_many(
         session, sids=[r.sid for r in reports if r.sid], ids=[r.reference for r in reports if r.reference]
@@ -54,13 +68,21 @@ async def apply_statuses(
     changes: dict[str, MessageChange] = dict(also or {})
     events: list[StatusEvent] = []
     outcomes: list[TransitionOutcome | None] = []
+    failed: list[FailedMessage] = []
     for report, message_id in zip(reports, targets, strict=True):
         if message_id is None:
             outcomes.append(None)
             continue
-        outcome, change = _transition(current[message_id], report)
+        state = current[message_id]
+        outcome, change = _transition(state, report)
         if outcome is TransitionOutcome.APPLIED and report.error_code is not None:
-            await _opt_out_if_carrier_says(session, current[message_id], report)
+            await _opt_out_if_carrier_says(session, state, report)
+        if change.errored_at is not None and state.conversation_id is not None:
+            failed.append(
+                FailedMessage(
+                    message_id, state.conversation_id, report.status, report.error_code, report.occurred_at
+                )
+            )
         if _moves_anything(change):
             if message_id in recurring:
                 current[message_id] = _advanced(current[message_id], change)
@@ -79,6 +101,8 @@ async def apply_statuses(
         outcomes.append(outcome)
     await repository.apply_changes(session, list(changes.values()))
     await repository.insert_events(session, events)
+    if failures is not None and failed:
+        await failures.failed(session, failed)
     return outcomes
 
 

@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from reachout.db import bulk
 from reachout.db.base import table_of
@@ -221,6 +222,7 @@ async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable
             Message.handed_off_at,
             Message.delivered_at,
             Message.lease_owner,
+            Message.conversation_id,
         )
         .where(or_(Message.carrier_sid.in_(sid_set), Message.id.in_(id_set)))
         .order_by(Message.id)  # one lock order for every worker, so two batches cannot deadlock
@@ -238,6 +240,7 @@ async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable
             handed_off_at=row.handed_off_at,
             delivered_at=row.delivered_at,
             lease_owner=row.lease_owner,
+            conversation_id=row.conversation_id,
         )
         for row in result
     ]
@@ -349,6 +352,30 @@ async def conversation_messages(session: AsyncSession, conversation_id: str) -> 
         .order_by(Message.created_at, Message.id)
     )
     return [to_view(row) for row in rows.scalars()]
+
+
+async def unanswered_openers(session: AsyncSession, conversation_ids: Iterable[str]) -> dict[str, str]:
+    """The first outbound message of each of these conversations to which the person has sent no text."""
+    wanted = sorted(set(conversation_ids))
+    if not wanted:
+        return {}
+    reply = aliased(Message)
+    rows = await session.execute(
+        select(Message.conversation_id, Message.id)
+        .where(
+            Message.conversation_id.in_(wanted),
+            Message.direction == Direction.OUTBOUND,
+            ~exists().where(
+                reply.conversation_id == Message.conversation_id, reply.direction == Direction.INBOUND
+            ),
+        )
+        .order_by(Message.conversation_id, Message.created_at, Message.id)
+    )
+    first: dict[str, str] = {}
+    for conversation_id, message_id in rows:
+        if conversation_id is not None:  # the IN above leaves none; said for the type checker
+            first.setdefault(conversation_id, message_id)
+    return first
 
 
 def to_view(row: Message) -> MessageView:

@@ -19,16 +19,23 @@ from reachout.kit.jobs.leases import Lease
 from reachout.kit.jobs.retry import RetryStrategy
 from reachout.logs import get_logger
 from reachout.messaging import repository
-from reachout.messaging.reports import apply_statuses, failure_report
+from reachout.messaging.reports import DeliveryFailures, apply_statuses, failure_report
 from reachout.messaging.schemas import MessageChange, SendOutcome, StatusEvent
 
 log = get_logger("dispatcher")
 
 
 async def record_send_results(
-    session: AsyncSession, outcomes: Sequence[SendOutcome], now: datetime, retry: RetryStrategy, lease: Lease
+    session: AsyncSession,
+    outcomes: Sequence[SendOutcome],
+    now: datetime,
+    retry: RetryStrategy,
+    lease: Lease,
+    *,
+    failures: DeliveryFailures | None = None,
 ) -> int:
-    """Record the outcomes whose lease still holds; returns how many were recorded."""
+    """Record the outcomes whose lease still holds; returns how many were recorded (`failures` hears of
+    the permanent ones)."""
     held = await repository.held(session, [o.message.id for o in outcomes], lease.token)
     late = [o.message.id for o in outcomes if o.message.id not in held]
     if late:
@@ -69,7 +76,7 @@ async def record_send_results(
         changes[claimed.id] = MessageChange(claimed.id, carrier=outcome.carrier, settled=True)
         reports.append(failure_report(claimed.id, failure, now, lease.owner))
     await repository.insert_events(session, retry_events)
-    await apply_statuses(session, reports, also=changes)
+    await apply_statuses(session, reports, also=changes, failures=failures)
     return len(held)
 
 

@@ -148,6 +148,18 @@ class MessageState:
     handed_off_at: datetime | None
     delivered_at: datetime | None
     lease_owner: str | None = None
+    conversation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FailedMessage:
+    """A message of a conversation that a report has just ended badly (failed, undelivered or canceled)."""
+
+    id: str
+    conversation_id: str
+    status: MessageStatus
+    error_code: int | None
+    occurred_at: datetime
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,11 @@ async def conversation_messages(session: AsyncSession, conversation_id: str) -> 
     return await repository.conversation_messages(session, conversation_id)
 
 
+async def unanswered_openers(session: AsyncSession, conversation_ids: Sequence[str]) -> dict[str, str]:
+    """Each conversation's first outbound message (its greeting), for those the person has not texted in."""
+    return await repository.unanswered_openers(session, conversation_ids)
+
+
 class MessageReader:
     """Read-only message queries, each in its own read session (for the dialects)."""
 
