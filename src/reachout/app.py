@@ -28,6 +28,7 @@ from reachout.conversations.turns import ConversationWorker, TurnPolicy
 from reachout.db import migrate
 from reachout.db.engine import Database, open_database
 from reachout.db.group_commit import GroupCommitter
+from reachout.dialects import amigo, bland, polyai
 from reachout.dialects.amigo import amigo_router
 from reachout.dialects.bland import bland_router
 from reachout.dialects.polyai import polyai_router
@@ -339,5 +340,6 @@ def create_app(
             return JSONResponse({"status": "migrating"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    app.include_router(docs_router(OpenApiDocument(app, hidden_paths), app.title))
+    schemes = {**polyai.SECURITY_SCHEMES, **amigo.SECURITY_SCHEMES, **bland.SECURITY_SCHEMES}
+    app.include_router(docs_router(OpenApiDocument(app, hidden_paths, schemes), app.title))
     return app

@@ -84,11 +84,21 @@ class SendSmsBody(BaseModel):
     message: StrictStr = Field(min_length=1, max_length=MAX_BODY_CHARS)
 
 
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "AmigoBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The API key, as `Authorization: Bearer KEY`. Missing or unknown: 401.",
+    },
+}
+SECURITY: list[dict[str, list[str]]] = [{"AmigoBearer": []}]
+
 SEND_SMS_OPENAPI = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": SendSmsBody.model_json_schema()}},
     },
+    "security": SECURITY,
 }
 
 
@@ -122,7 +132,7 @@ def amigo_router(
             _message(outreach.accepted_view(planned, accepted)), status_code=status.HTTP_201_CREATED
         )
 
-    @router.get("/v1/sms/{message_id}", responses={401: {}, 404: {}})
+    @router.get("/v1/sms/{message_id}", responses={401: {}, 404: {}}, openapi_extra={"security": SECURITY})
     async def get_sms(message_id: str, request: Request) -> JSONResponse:
         """A message sent through one of the caller's use cases, as it stands now."""
         account_id = await directory.authenticate(key_from_headers(request.headers))

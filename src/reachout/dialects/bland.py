@@ -80,7 +80,7 @@ def bland_router(directory: Directory, reader: conversations.ConversationReader)
 
     @router.get(
         "/v1/sms/conversations",
-        openapi_extra={"parameters": [AUTHORIZATION, *LIST_PARAMETERS]},
+        openapi_extra={"parameters": LIST_PARAMETERS, "security": SECURITY},
         responses={200: _answer(LIST_ANSWER), "4XX": _answer(REFUSAL)},
     )
     async def list_conversations(request: Request) -> JSONResponse:
@@ -105,7 +105,7 @@ def bland_router(directory: Directory, reader: conversations.ConversationReader)
 
     @router.get(
         "/v1/sms/conversations/{conversation_id}",
-        openapi_extra={"parameters": [AUTHORIZATION]},
+        openapi_extra={"security": SECURITY},
         responses={200: _answer(DETAIL_ANSWER), "4XX": _answer(REFUSAL)},
     )
     async def get_conversation(
@@ -301,13 +301,18 @@ def _condition(fields: tuple[FilterField, ...], value: dict[str, Any]) -> dict[s
     }
 
 
-AUTHORIZATION = {
-    "name": "authorization",
-    "in": "header",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "The API key as Bland sends it (`KEY`; `Bearer KEY` works too). Missing or unknown: 401.",
+# The header is the security requirement's, not a parameter: Swagger UI would ask for it twice.
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "BlandApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "authorization",
+        "description": (
+            "The API key as Bland sends it (`KEY`; `Bearer KEY` works too). Missing or unknown: 401."
+        ),
+    },
 }
+SECURITY: list[dict[str, list[str]]] = [{"BlandApiKey": []}]
 LIST_PARAMETERS = [
     {
         "name": "page",

@@ -6,6 +6,7 @@ A thin translator: headers and body in, a planned greeting to messaging, a statu
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -63,15 +64,32 @@ class OutboundSmsBody(BaseModel):
     agent_number: StrictStr | None = None
 
 
+# Both headers on every call, so both are one requirement (a list of two would let either do alone).
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "PolyAiAuthToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-PolyAi-Auth-Token",
+        "description": "The API key. Missing or unknown: 401.",
+    },
+    "PolyAiConnectorId": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-TOKEN-ID",
+        "description": (
+            "The connector ID of the target project. Missing: 400; unknown: 404; another account's: 403."
+        ),
+    },
+}
+SECURITY: list[dict[str, list[str]]] = [{"PolyAiAuthToken": [], "PolyAiConnectorId": []}]
+
 OUTBOUND_SMS_OPENAPI = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": OutboundSmsBody.model_json_schema()}},
     },
-    "parameters": [
-        {"name": "X-PolyAi-Auth-Token", "in": "header", "required": True, "schema": {"type": "string"}},
-        {"name": "X-TOKEN-ID", "in": "header", "required": True, "schema": {"type": "string"}},
-    ],
+    # The two headers are the security requirement's; as parameters too, Swagger UI would ask for each twice.
+    "security": SECURITY,
 }
 
 

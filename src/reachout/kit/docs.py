@@ -1,28 +1,51 @@
 """The OpenAPI document and the pages that render it (`/openapi.json`, `/docs`, `/redoc`), built per request
 from the routes being served now: a route that is not served (the sandbox's, where no sandbox number is
-provisioned) is left out of the document as it is out of the server."""
+provisioned) is left out of the document as it is out of the server.
+
+The pages load Swagger UI and ReDoc from reachout itself (`/docs-assets/`, the files the `fastapi-offline`
+package ships), never from a CDN, so they work for a browser that reaches reachout and nothing else.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 OPENAPI_PATH = "/openapi.json"
+ASSETS_PATH = "/docs-assets"
+# The package's data folder, not its Python API: its app factory would serve a fixed document, not ours.
+ASSETS_PACKAGE = ("fastapi_offline", "static")
+SWAGGER_JS = f"{ASSETS_PATH}/swagger-ui-bundle.js"
+SWAGGER_CSS = f"{ASSETS_PATH}/swagger-ui.css"
+REDOC_JS = f"{ASSETS_PATH}/redoc.standalone.js"
+FAVICON = f"{ASSETS_PATH}/favicon.png"
+# Swagger UI's default validator badge is an image from swagger.io that would also send it the document.
+SWAGGER_PARAMETERS = {"validatorUrl": None}
+# ReDoc's bundle shows Redocly's logo from Redocly's CDN: the pages let the browser load images from reachout
+# alone (the bundle hides an image that fails), so reading the docs asks no other host for anything.
+IMAGES_FROM_HERE = {"Content-Security-Policy": "img-src 'self' data: blob:"}
 Hidden = Callable[[], Awaitable[Callable[[str], bool]]]
 
 
 class OpenApiDocument:
     """The app's OpenAPI document without the paths `hidden` names at the time of asking (and the schemas
-    only they used); each variant is built once, as the routes do not change while the process runs."""
+    only they used); each variant is built once, as the routes do not change while the process runs.
 
-    def __init__(self, app: FastAPI, hidden: Hidden) -> None:
+    `security_schemes` are the credentials the operations' `security` requirements name, by scheme name.
+    """
+
+    def __init__(
+        self, app: FastAPI, hidden: Hidden, security_schemes: Mapping[str, dict[str, Any]] | None = None
+    ) -> None:
         self._app = app
         self._hidden = hidden
+        self._security_schemes = dict(security_schemes or {})
         self._built: dict[tuple[str, ...], dict[str, Any]] = {}
 
     async def current(self) -> dict[str, Any]:
@@ -37,9 +60,16 @@ class OpenApiDocument:
     def _full(self) -> dict[str, Any]:
         if () not in self._built:
             app = self._app
-            self._built[()] = get_openapi(
+            document = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
+            if self._security_schemes:
+                components = document.setdefault("components", {})
+                components["securitySchemes"] = {
+                    **components.get("securitySchemes", {}),
+                    **self._security_schemes,
+                }
+            self._built[()] = document
         return self._built[()]
 
 
@@ -87,8 +117,9 @@ def _referenced(node: Any, schemas: dict[str, Any]) -> set[str]:
 
 
 def docs_router(document: OpenApiDocument, title: str) -> APIRouter:
-    """`/openapi.json` from `document`, and the Swagger UI and ReDoc pages that read it."""
+    """`/openapi.json` from `document`, the Swagger UI and ReDoc pages that read it, and their assets."""
     router = APIRouter(include_in_schema=False)
+    router.mount(ASSETS_PATH, StaticFiles(packages=[ASSETS_PACKAGE]), name="docs-assets")
 
     @router.get(OPENAPI_PATH)
     async def openapi() -> JSONResponse:
@@ -96,10 +127,28 @@ def docs_router(document: OpenApiDocument, title: str) -> APIRouter:
 
     @router.get("/docs")
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title=f"{title} - Swagger UI")
+        page = get_swagger_ui_html(
+            openapi_url=OPENAPI_PATH,
+            title=f"{title} - Swagger UI",
+            swagger_js_url=SWAGGER_JS,
+            swagger_css_url=SWAGGER_CSS,
+            swagger_favicon_url=FAVICON,
+            swagger_ui_parameters=SWAGGER_PARAMETERS,
+        )
+        page.headers.update(IMAGES_FROM_HERE)
+        return page
 
     @router.get("/redoc")
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=OPENAPI_PATH, title=f"{title} - ReDoc")
+        # ReDoc's page would otherwise link Google's fonts; it falls back to the browser's own.
+        page = get_redoc_html(
+            openapi_url=OPENAPI_PATH,
+            title=f"{title} - ReDoc",
+            redoc_js_url=REDOC_JS,
+            redoc_favicon_url=FAVICON,
+            with_google_fonts=False,
+        )
+        page.headers.update(IMAGES_FROM_HERE)
+        return page
 
     return router
