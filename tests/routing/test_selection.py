@@ -1,4 +1,5 @@
-"""Choosing a use case's sender: sticky first, then area code, overlay, country, anyone; least loaded wins."""
+"""Choosing a use case's sender: sticky first, then area code, overlay, country, anyone; least loaded wins,
+but for a person whose number the pool lacks, one stand-in whatever the load."""
 
 from __future__ import annotations
 
@@ -94,6 +95,20 @@ def test_a_sticky_sender_no_longer_in_the_pool_or_with_stickiness_off_is_ignored
     assert choose(RECIPIENT_415.e164, pool(SF, NYC_646), off, sticky) == Choice(SF, Reason.AREA_CODE)
 
 
+def test_a_sticky_pool_that_lacks_the_persons_number_stands_in_with_one_number_whatever_the_load() -> None:
+    elsewhere = StickyMapping(NYC_646, NOW)
+    loads = [{SF: 40, SF_OTHER: 3}, {SF: 1, SF_OTHER: 9}, {}]
+    picks = {choose(RECIPIENT_415.e164, pool(SF, SF_OTHER, loads=load), sticky=elsewhere) for load in loads}
+    assert len(picks) == 1 and {c.reason for c in picks if c is not None} == {Reason.AREA_CODE}
+    idle = StickyMapping(NYC_646, NOW - timedelta(days=8))  # no number of theirs: the load decides again
+    assert {
+        choose(RECIPIENT_415.e164, pool(SF, SF_OTHER, loads=load), sticky=idle) for load in loads[:2]
+    } == {
+        Choice(SF_OTHER, Reason.AREA_CODE),
+        Choice(SF, Reason.AREA_CODE),
+    }
+
+
 US_NUMBERS = st.sampled_from(
     [SF, SF_OTHER, NYC_212, NYC_646, "+13125550100", "+16175550100", "+12065550100", "+16285550100"]
 )
@@ -130,3 +145,6 @@ def test_the_chosen_sender_is_always_in_the_pool_and_can_reach_the_recipient(
         assert choice == Choice(sticky.sender, Reason.STICKY)
     elif choice.reason is Reason.AREA_CODE:
         assert parse_e164(choice.sender).area_code == target.area_code
+    if policy.sticky_sender and sticky is not None and sticky.sender not in able:
+        unloaded = [PoolSender(s.number, 0, s.reaches) for s in pool_]
+        assert choice == choose_pool_sender(target, unloaded, policy, sticky, NOW)  # one stand-in

@@ -1,8 +1,9 @@
 """First messages: each planned (the gates, before anything is written), then accepted in batches.
 
-A greeting opens a conversation, superseding the open one with the same key; a send through a use case has
-its sender chosen from the pool when it is dispatched, and opens a conversation only when the person replies.
-Nothing here commits: the group committer owns the transaction.
+A greeting opens a conversation, superseding the open one with the same key; an SMS greeting goes from the
+person's number in the project (the one a use case's send may have chosen) and makes its sender their number.
+A send through a use case has its sender chosen from the pool when it is dispatched, and opens a conversation
+only when the person replies. Nothing here commits: the group committer owns the transaction.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from reachout.messaging.schemas import (
 )
 from reachout.messaging.segments import MAX_BODY_CHARS, count_segments
 from reachout.phones.lookup import LineTypeLookup
+from reachout.routing import service as routing
 from reachout.routing.selection import choose_sender
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.schemas import ProjectView, UseCaseView
@@ -127,22 +129,25 @@ async def accept_first_messages(
     verdicts = [next(charged) if refusal is None else refusal for refusal in verdicts]
     accepted = [r for r, refusal in zip(requests, verdicts, strict=True) if refusal is None]
     known = await _users_sessions(session, [r for r in accepted if r.use_case_id is None])
+    senders = await _greeting_senders(
+        session,
+        [r if refusal is None else None for r, refusal in zip(requests, verdicts, strict=True)],
+        known,
+        now,
+    )
 
     openings: list[Opening] = []
     messages: list[NewOutbound] = []
     outcomes: list[AcceptedMessage | ReachoutError] = []
-    for request, refusal in zip(requests, verdicts, strict=True):
+    for n, (request, refusal) in enumerate(zip(requests, verdicts, strict=True)):
         if refusal is not None:
             outcomes.append(refusal)
             continue
         opening = None
         sender = request.sender
         if request.use_case_id is None:
-            sender = sender or choose_sender(
-                request.to_number,
-                request.candidates,
-                known[request.project_id].latest_agent.get(request.to_number),
-            )
+            latest = known[request.project_id].latest_agent.get(request.to_number)
+            sender = senders.get(n) or sender or choose_sender(request.to_number, request.candidates, latest)
             assert sender is not None  # the gates refuse a request without candidates
             opening = Opening(
                 id=new_conversation_id(),
@@ -183,6 +188,32 @@ async def accept_first_messages(
     await conversations.open_sessions(session, openings, now, known)
     await messaging.queue(session, messages)
     return outcomes
+
+
+async def _greeting_senders(
+    session: AsyncSession,
+    accepted: Sequence[OutboundRequest | None],
+    known: dict[str, UsersSessions],
+    now: datetime,
+) -> dict[int, str]:
+    """The sender of each accepted SMS greeting, by its position; each becomes the person's number.
+
+    WhatsApp greetings are left out: a WhatsApp sender is no SMS number for the person to keep.
+    """
+    sends = [
+        routing.ProjectSend(
+            str(n),
+            r.project_id,
+            r.to_number,
+            r.candidates,
+            requested=r.sender,
+            latest=known[r.project_id].latest_agent.get(r.to_number),
+        )
+        for n, r in enumerate(accepted)
+        if r is not None and r.use_case_id is None and r.channel == Channel.SMS
+    ]
+    choices = await routing.choose_senders(session, sends, {}, now)
+    return {int(key): choice.sender for key, choice in choices.items() if choice is not None}
 
 
 async def _users_sessions(

@@ -1,4 +1,4 @@
-"""Routing tables: the pacing state of each paced sender and brand, and each use case's sticky senders."""
+"""Routing tables: the pacing state of each paced sender and brand, and each person's number in a project."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ class PacingState(Base):
 
 
 class StickySender(Base):
-    """The number a recipient was last sent from through a use case's pool, and when."""
+    """A person's number in a project: the one their first messages go from, through any dialect, and when
+    it was last used; one per project and person, so greetings and every use case's sends agree."""
 
     __tablename__ = "sticky_senders"
 
-    use_case_id: Mapped[str] = mapped_column(ForeignKey("use_cases.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     recipient: Mapped[str] = mapped_column(String(40), primary_key=True)
     sender: Mapped[str] = mapped_column(String(20))
     last_used: Mapped[datetime]

@@ -1,8 +1,9 @@
-"""All SQL of routing: the pacing rows and the sticky senders."""
+"""All SQL of routing: the pacing rows and the sticky senders (one per project and person)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
 
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.db.upsert import insert_for
 from reachout.routing.models import PacingState, StickySender
 from reachout.routing.selection import StickyMapping
+
+_ROWS_PER_INSERT: Final = 500  # 4 parameters a row, far below SQLite's and asyncpg's limits
 
 
 async def lock_arrivals(session: AsyncSession, keys: Sequence[str]) -> dict[str, float]:
@@ -58,58 +61,60 @@ async def save_arrivals(session: AsyncSession, arrivals: Mapping[str, float]) ->
 async def lock_sticky(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], StickyMapping]:
-    """The sticky sender of each (use case, recipient) that has one, locked until the transaction ends."""
+    """The sticky sender of each (project, recipient) that has one, locked until the transaction ends."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
     rows = await session.execute(
         select(StickySender)
-        .where(tuple_(StickySender.use_case_id, StickySender.recipient).in_(wanted))
-        .order_by(StickySender.use_case_id, StickySender.recipient)
+        .where(tuple_(StickySender.project_id, StickySender.recipient).in_(wanted))
+        .order_by(StickySender.project_id, StickySender.recipient)
         .with_for_update()
     )
     return {
-        (row.use_case_id, row.recipient): StickyMapping(row.sender, row.last_used) for row in rows.scalars()
+        (row.project_id, row.recipient): StickyMapping(row.sender, row.last_used) for row in rows.scalars()
     }
 
 
 async def add_sticky_if_absent(
     session: AsyncSession, mappings: Mapping[tuple[str, str], StickyMapping]
 ) -> set[tuple[str, str]]:
-    """Store these first mappings where none exists yet; returns the keys stored (another worker's stand).
+    """Store these first mappings where none exists yet; returns the keys stored (another's first one stands).
 
     A mapping another transaction is storing at the same time is waited for, then left as it stored it.
     """
     if not mappings:
         return set()
     rows = [
-        {"use_case_id": use_case_id, "recipient": recipient, "sender": m.sender, "last_used": m.last_used}
-        for (use_case_id, recipient), m in sorted(mappings.items())
+        {"project_id": project_id, "recipient": recipient, "sender": m.sender, "last_used": m.last_used}
+        for (project_id, recipient), m in sorted(mappings.items())
     ]
     statement = (
         insert_for(session, StickySender)
-        .on_conflict_do_nothing(index_elements=["use_case_id", "recipient"])
-        .returning(StickySender.use_case_id, StickySender.recipient)
+        .on_conflict_do_nothing(index_elements=["project_id", "recipient"])
+        .returning(StickySender.project_id, StickySender.recipient)
     )
     stored: set[tuple[str, str]] = set()
-    for row in rows:  # one by one: RETURNING with executemany is not portable across drivers
-        result = await session.execute(statement.values(row))
-        stored.update((use_case_id, recipient) for use_case_id, recipient in result)
+    # One multi-row VALUES per chunk: RETURNING with executemany is not portable across drivers, and a
+    # statement per row would cost the accept path a round trip per new person.
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        result = await session.execute(statement.values(rows[start : start + _ROWS_PER_INSERT]))
+        stored.update((project_id, recipient) for project_id, recipient in result)
     return stored
 
 
 async def save_sticky(session: AsyncSession, mappings: Mapping[tuple[str, str], StickyMapping]) -> None:
-    """Record (or refresh) the sender each (use case, recipient) was last sent from."""
+    """Record (or refresh) each (project, recipient)'s number, as chosen for it."""
     if not mappings:
         return
     rows = [
-        {"use_case_id": use_case_id, "recipient": recipient, "sender": m.sender, "last_used": m.last_used}
-        for (use_case_id, recipient), m in sorted(mappings.items())
+        {"project_id": project_id, "recipient": recipient, "sender": m.sender, "last_used": m.last_used}
+        for (project_id, recipient), m in sorted(mappings.items())
     ]
     statement = insert_for(session, StickySender)
     await session.execute(
         statement.on_conflict_do_update(
-            index_elements=["use_case_id", "recipient"],
+            index_elements=["project_id", "recipient"],
             set_={"sender": statement.excluded.sender, "last_used": statement.excluded.last_used},
         ),
         rows,
