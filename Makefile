@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# `make run FRESH=1` deletes the demo's database first (reachout.db, unless REACHOUT_DATABASE_URL says).
+FRESH ?=
 
 .PHONY: run test lint typecheck contracts unit clean bench bench-dispatch
 
@@ -15,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/reachout serve --config demo.yaml --host $(HOST) --port $(PORT) --demo
+	$(BIN)/reachout serve --config demo.yaml --host $(HOST) --port $(PORT) --demo $(if $(filter-out 0 no false,$(FRESH)),--fresh)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

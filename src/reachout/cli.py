@@ -1,58 +1,144 @@
-"""The `reachout` command: serve, worker, apply, db upgrade."""
+"""The `reachout` command: serve, worker, apply, db upgrade, phone."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
+import socket
+from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 import uvloop
 from rich.console import Console
+from rich.text import Text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from reachout import logs
 from reachout.app import build_runtime, create_app, prepare_database, tune_garbage_collector
 from reachout.carriers.sandbox.phone import Handset
 from reachout.config import Settings
 from reachout.db import migrate
+from reachout.db.engine import describe_database, remove_sqlite_database, sqlite_file
 from reachout.kit.server import HttpLimits, bounded_protocol
 from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from reachout.provisioning.loader import ProvisioningError
+from reachout.startup_errors import CannotListen, StartupMistake, check_database_url, describe_startup_error
 from reachout.workers.supervisor import follow_the_server, worker_command
 
-app = typer.Typer(help="reachout: outbound SMS and voice for conversational AI agents.", no_args_is_help=True)
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
+STARTUP_MISTAKE_EXIT_CODE = 2
+_DATABASE_URL = "reachout.database_url"  # in the click context's meta: the database a command opens
+
 console = Console(stderr=True)
+
+
+def _show_flags_as_flags(params: list[Any]) -> list[Any]:
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            # A flag takes no value: without this the help shows a type (`<bool>`) as if it did.
+            param.metavar = ""
+    return params
+
+
+class Commands(TyperGroup):
+    """reachout's command groups: a known start-up mistake ends in a short message, not a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; report a start-up mistake in a line or two and exit with an error code."""
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            message = describe_startup_error(error, ctx.meta.get(_DATABASE_URL))
+            if message is None:
+                raise
+            console.print(Text(message, style="red"), soft_wrap=True)
+            raise typer.Exit(STARTUP_MISTAKE_EXIT_CODE) from None
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The group's options, flags shown as flags in the help."""
+        return _show_flags_as_flags(super().get_params(ctx))
+
+
+class Command(TyperCommand):
+    """A reachout command: its flags shown as flags in the help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The command's options, flags shown as flags in the help."""
+        return _show_flags_as_flags(super().get_params(ctx))
+
+
+def _settings_help() -> str:
+    # Typer's help joins the lines of a paragraph: a blank line between settings keeps one a line.
+    defaults = Settings.model_fields
+    return "\n\n".join(
+        (
+            "Settings are REACHOUT_* environment variables (README.md, 'Running it for real'), among them:",
+            f"REACHOUT_DATABASE_URL: the database, default {defaults['database_url'].default}"
+            " (PostgreSQL: postgresql+asyncpg://USER@HOST:PORT/DATABASE).",
+            "REACHOUT_CONFIG: the provisioning file applied at start-up, as --config; default none.",
+            "REACHOUT_PUBLIC_URL: this server's address as carriers reach it, for their callbacks,"
+            f" default {defaults['public_url'].default}.",
+        )
+    )
+
+
+SETTINGS_HELP = _settings_help()
+
+app = typer.Typer(
+    cls=Commands,
+    help="reachout: outbound SMS and voice for conversational AI agents.",
+    epilog=SETTINGS_HELP,
+    no_args_is_help=True,
+)
+db_app = typer.Typer(cls=Commands, help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="Provisioning file to apply at start-up (or REACHOUT_CONFIG).")
 ]
 
 
-def _settings(config: Path | None) -> Settings:
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"reachout {version('reachout')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """reachout: outbound SMS and voice for conversational AI agents."""
+
+
+def _settings(ctx: typer.Context, config: Path | None) -> Settings:
+    """The settings from the environment and --config; a provisioning file is read and validated first."""
     overrides = {"config": config} if config is not None else {}
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    ctx.meta[_DATABASE_URL] = settings.database_url
+    check_database_url(settings.database_url)
     logs.configure(settings.log_level, json=settings.log_json)
     if settings.config is not None:
-        try:
-            loader.load(settings.config)
-        except ProvisioningError as error:
-            console.print(f"[red]{error}[/red]")
-            raise typer.Exit(2) from None
+        loader.load(settings.config)
     return settings
 
 
-@app.command()
+@app.command(cls=Command, epilog=SETTINGS_HELP)
 def serve(
+    ctx: typer.Context,
     config: ConfigOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8080,
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Serve the API only; run `reachout worker` elsewhere.")
     ] = False,
@@ -64,29 +150,132 @@ def serve(
         ),
     ] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Print a ready-to-paste walkthrough.")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Delete the SQLite database (its file, -wal and -shm) first: start with no data."
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API, and (unless --no-worker) the worker beside it, in a process of its own."""
-    settings = _settings(config)
-    child = None if inline_worker else worker_command(settings.config)
-    application = create_app(settings, run_worker=not no_worker, listen_host=host, worker_process=child)
-    if demo and settings.config is not None:
-        _print_walkthrough(settings.config, host, port)
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        # httptools, bounded (header size and time, body time, connections): reachout.kit.server. No
-        # `limit_concurrency`: uvicorn checks it only once a request's headers are in, and answers 503 to
-        # every request while that many connections are open, the last one admitted included; the connection
-        # limit already bounds the requests in flight (one per connection; pipelined ones wait, taskless).
-        http=bounded_protocol(_http_limits(settings)),
-        # uvicorn annotates an int, but only hands it to loop.call_later: a fraction of a second works.
-        timeout_keep_alive=settings.http_keep_alive_seconds,  # type: ignore[arg-type]
-        timeout_graceful_shutdown=5,
+    settings = _settings(ctx, config)
+    # Listening comes first: a server that cannot listen deletes nothing and starts no worker.
+    listeners = _listen(host, port)
+    try:
+        if fresh:
+            _start_afresh(settings.database_url)
+        child = None if inline_worker else worker_command(settings.config)
+        application = create_app(settings, run_worker=not no_worker, listen_host=host, worker_process=child)
+        if demo and settings.config is not None:
+            _print_walkthrough(settings, settings.config, host, port)
+        _run_server(application, listeners, settings, host, port)
+    finally:
+        for listener in listeners:
+            listener.close()
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """The server's listening sockets, bound on every address `host` names, as asyncio would bind them."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    listeners: list[socket.socket] = []
+    try:
+        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, protocol, _, sockaddr in dict.fromkeys(found):
+            listener = socket.socket(family, kind, protocol)
+            listeners.append(listener)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # One socket per family, as asyncio binds them: "::" would otherwise take IPv4 too, and clash.
+                listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            listener.bind(sockaddr)
+    except OSError as error:
+        for listener in listeners:
+            listener.close()
+        raise CannotListen(address, error) from error
+    return listeners
+
+
+def _start_afresh(database_url: str) -> None:
+    if sqlite_file(database_url) is None:
+        database = describe_database(database_url)
+        raise StartupMistake(
+            f"--fresh deletes a SQLite database; REACHOUT_DATABASE_URL names {database}, which reachout never"
+            " drops: drop and create it yourself"
+        )
+    removed = ", ".join(str(path) for path in remove_sqlite_database(database_url))
+    if removed:
+        console.print(f"Starting afresh: deleted {removed}.", highlight=False, markup=False, soft_wrap=True)
+
+
+class _StartupFailure(logging.Filter):
+    """Around the application: keeps the exception its start-up raised, for the command to raise it, where
+    uvicorn would log its traceback; and drops uvicorn's own line about it."""
+
+    def __init__(self, application: ASGIApp) -> None:
+        super().__init__()
+        self.application = application
+        self.error: Exception | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.application(scope, receive, send)
+            return
+        started = False
+
+        async def send_quietly(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "lifespan.startup.complete":
+                started = True
+            elif message["type"] == "lifespan.startup.failed":
+                message = {**message, "message": ""}  # a traceback, which the command decides about
+            await send(message)
+
+        try:
+            await self.application(scope, receive, send_quietly)
+        except Exception as error:
+            if started:
+                raise
+            self.error = error
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop uvicorn's "Application startup failed" once the failure is kept, to be reported instead."""
+        return self.error is None or not record.getMessage().startswith("Application startup failed")
+
+
+def _run_server(
+    application: ASGIApp, listeners: list[socket.socket], settings: Settings, host: str, port: int
+) -> None:
+    startup = _StartupFailure(application)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            startup,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            loop="uvloop",
+            # httptools, bounded (header size and time, body time, connections): reachout.kit.server. No
+            # `limit_concurrency`: uvicorn checks it only once a request's headers are in, and answers 503 to
+            # every request while that many connections are open, the last one admitted included; the
+            # connection limit already bounds the requests in flight (one per connection; pipelined ones
+            # wait, taskless).
+            http=bounded_protocol(_http_limits(settings)),
+            # uvicorn annotates an int, but only hands it to loop.call_later: a fraction of a second works.
+            timeout_keep_alive=settings.http_keep_alive_seconds,  # type: ignore[arg-type]
+            timeout_graceful_shutdown=5,
+        )
     )
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addFilter(startup)
+    try:
+        server.run(sockets=listeners)
+    except SystemExit:
+        if startup.error is None:
+            raise
+    finally:
+        uvicorn_log.removeFilter(startup)
+    if startup.error is not None:
+        raise startup.error
 
 
 def _http_limits(settings: Settings) -> HttpLimits:
@@ -98,28 +287,29 @@ def _http_limits(settings: Settings) -> HttpLimits:
     )
 
 
-@app.command()
+@app.command(cls=Command, epilog=SETTINGS_HELP)
 def worker(
+    ctx: typer.Context,
     config: ConfigOption = None,
     prepared: Annotated[bool, typer.Option("--prepared", hidden=True)] = False,
     wake_on_stdin: Annotated[bool, typer.Option("--wake-on-stdin", hidden=True)] = False,
 ) -> None:
     """Run the worker only: dispatch queued messages, fire conversation jobs, make the carriers' reports."""
-    settings = _settings(config)
+    settings = _settings(ctx, config)
     runtime = build_runtime(settings)
 
     async def main() -> None:
-        if not prepared:  # `reachout serve` prepared it before starting this worker
-            await prepare_database(runtime)
-        tune_garbage_collector()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
         follower = None
-        if wake_on_stdin:
-            follower = asyncio.create_task(follow_the_server(runtime.worker.wake, stop))
         try:
+            if not prepared:  # `reachout serve` prepared it before starting this worker
+                await prepare_database(runtime)
+            tune_garbage_collector()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            if wake_on_stdin:
+                follower = asyncio.create_task(follow_the_server(runtime.worker.wake, stop))
             await runtime.worker.run(stop)
         finally:
             if follower is not None:
@@ -130,7 +320,7 @@ def worker(
     uvloop.run(main())
 
 
-@app.command()
+@app.command(cls=Command)
 def phone(
     number: Annotated[str, typer.Argument(help="The handset's number in E.164, e.g. +14155551234.")],
     server: Annotated[str, typer.Option(help="The reachout to talk to.")] = "http://127.0.0.1:8080",
@@ -149,15 +339,13 @@ def phone(
         asyncio.run(Handset(handset_number, server.rstrip("/"), agent_number).run())
 
 
-@app.command("apply")
-def apply_file(file: Annotated[Path, typer.Argument(help="Provisioning YAML file.")]) -> None:
+@app.command("apply", cls=Command, epilog=SETTINGS_HELP)
+def apply_file(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Provisioning YAML file.")]
+) -> None:
     """Create or update accounts, keys, projects and numbers from a provisioning file."""
-    settings = _settings(None)
-    try:
-        document = loader.load(file)
-    except ProvisioningError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+    settings = _settings(ctx, None)
+    document = loader.load(file)
     runtime = build_runtime(settings)
 
     async def main() -> provisioning.Applied:
@@ -171,23 +359,22 @@ def apply_file(file: Annotated[Path, typer.Argument(help="Provisioning YAML file
     try:
         applied = asyncio.run(main())
     except ProvisioningError as error:
-        console.print(f"[red]{file}: {error}[/red]")
-        raise typer.Exit(2) from None
+        raise ProvisioningError(f"{file}: {error}") from None
     console.print(
         f"[green]Applied {file}[/green]: {applied.accounts} accounts, {applied.projects} projects, "
         f"{applied.numbers} numbers."
     )
 
 
-@db_app.command("upgrade")
-def db_upgrade() -> None:
+@db_app.command("upgrade", cls=Command, epilog=SETTINGS_HELP)
+def db_upgrade(ctx: typer.Context) -> None:
     """Migrate the database to the newest schema."""
-    settings = _settings(None)
+    settings = _settings(ctx, None)
     migrate.upgrade(settings.database_url)
     console.print("[green]Database is at the newest schema.[/green]")
 
 
-def _print_walkthrough(config: Path, host: str, port: int) -> None:
+def _print_walkthrough(settings: Settings, config: Path, host: str, port: int) -> None:
     document = loader.load(config)
     account = next((a for a in document.accounts if a.api_keys and a.projects), None)
     if account is None:
@@ -214,6 +401,16 @@ def _print_walkthrough(config: Path, host: str, port: int) -> None:
     out.print(f"curl {base}/sandbox/handsets/+14155551234/messages\n", highlight=False, markup=False)
     out.print("Or be the phone, and answer the agent:\n")
     out.print(f".venv/bin/reachout phone +14155551234 --server {base}\n", highlight=False, markup=False)
+    database = sqlite_file(settings.database_url)
+    if database is not None:
+        # A demo keeps its data from one run to the next: say where, and how to begin again.
+        out.print(
+            f"Its data stays in {database.absolute()} between runs;"
+            " `make run FRESH=1` (serve --fresh) starts afresh.\n",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def main() -> None:

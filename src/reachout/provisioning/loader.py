@@ -67,6 +67,13 @@ def describe_yaml_error(error: yaml.YAMLError, text: str) -> str:
     PyYAML's own message quotes the offending line, which may hold an API key or an auth token: this shows the
     position, and the line only when neither it nor the key it sits under names a credential.
     """
+    if isinstance(error, yaml.reader.ReaderError):
+        # PyYAML places this one by an offset into "<unicode string>": count the lines to it. The line is not
+        # shown: what is wrong with it is a character a terminal would not show either.
+        before = text[: error.position]
+        line, column = before.count("\n") + 1, error.position - before.rfind("\n")
+        code = error.character if isinstance(error.character, int) else ord(error.character[:1] or b"\0")
+        return f"unacceptable character #x{code:04x}: {error.reason} at line {line}, column {column}"
     if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
         return "the file is not a YAML document"
     mark = error.problem_mark
