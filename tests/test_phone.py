@@ -58,6 +58,22 @@ class Terminal:
     def type(self, line: str) -> None:
         os.write(self.master, (line + "\n").encode())
 
+    def interrupt(self, timeout: float = 10.0) -> int:
+        """Ctrl-C: SIGINT to the process group, as a terminal sends it; the exit status, once it has quit."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if ready:
+                with contextlib.suppress(OSError):
+                    self.output += ANSI.sub("", os.read(self.master, 65536).decode(errors="replace"))
+        if self.process.poll() is None:
+            raise TimeoutError(f"still running {timeout}s after Ctrl-C; the terminal shows:\n{self.output}")
+        with contextlib.suppress(OSError):  # what it printed as it quit
+            while select.select([self.master], [], [], 0)[0]:
+                self.output += ANSI.sub("", os.read(self.master, 65536).decode(errors="replace"))
+        return self.process.returncode
+
     def close(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -86,6 +102,26 @@ async def test_the_phone_plays_the_reference_conversation(database_url: str, tmp
         phone.wait_for(GREETING)
         phone.type("Can I move it to 3pm instead?")
         phone.wait_for(ANSWER)
+        assert phone.interrupt() == 0
+        assert "Traceback" not in phone.output
     finally:
         phone.close()
         server.stop()
+
+
+def test_with_no_server_it_says_so_in_one_line_and_ctrl_c_says_what_was_not_sent() -> None:
+    url = f"http://127.0.0.1:{processes.free_port()}"  # nothing listens there
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REACHOUT_")}
+    command = [str(processes.REACHOUT), "phone", USER, "--server", url, "--to", "+14155550101"]
+    phone = Terminal(command, env | {"COLUMNS": "200"})
+    try:
+        phone.wait_for(f"(the server at {url} cannot be reached; still trying)")
+        phone.wait_for("type a message")
+        phone.type("Can I move it to 3pm instead?")
+        phone.wait_for(f"(held: it is sent when the server at {url} answers again)")
+        assert phone.interrupt() == 0
+        assert "Traceback" not in phone.output
+        assert phone.output.count("cannot be reached;") == 1
+        assert f"(not sent: 1 text, as the server at {url} cannot be reached)" in phone.output
+    finally:
+        phone.close()
