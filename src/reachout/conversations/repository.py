@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 from reachout.agents.base import EndReason
 from reachout.conversations.models import Conversation, ConversationEvent, ConversationStatus
 from reachout.conversations.schemas import NewConversation, SessionKey
+from reachout.db import bulk
 from reachout.db.base import table_of
 
 
@@ -88,9 +89,8 @@ _END_MANY = (
 
 
 async def insert_many(session: AsyncSession, conversations: Sequence[NewConversation]) -> None:
-    """Open conversations (Core executemany, no ORM bookkeeping); one born superseded is stored ended."""
-    if conversations:
-        await session.execute(insert(table_of(Conversation)), [_row(c) for c in conversations])
+    """Open conversations (one executemany, no ORM bookkeeping); one born superseded is stored ended."""
+    await bulk.insert_rows(session, table_of(Conversation), [_row(c) for c in conversations])
 
 
 def _row(conversation: NewConversation) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.carriers.sandbox.models import SandboxMessage
 from reachout.db import bulk
 from reachout.db.base import table_of
-from reachout.db.upsert import insert_for
 from reachout.kit.jobs import repository as jobs
 
 
@@ -40,24 +39,21 @@ async def insert_once(session: AsyncSession, rows: Sequence[NewSend]) -> list[st
     """Store sends unless one with the same idempotency key exists; return each one's stored sid, in order."""
     if not rows:
         return []
-    # Plain rows, not ORM instances: a send is stored once and never loaded back into this session.
-    table = table_of(SandboxMessage)
-    inserted = await session.execute(
-        insert_for(session, table)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(table.c.idempotency_key, table.c.sid),
+    inserted = await bulk.insert_rows(
+        session,
+        table_of(SandboxMessage),
         [{name: getattr(row, name) for name in _SEND_COLUMNS} for row in rows],
+        on_conflict=("idempotency_key",),
     )
-    sid_of: dict[str | None, str] = {key: sid for key, sid in inserted}
-    # Only a repeated send reads back what its first attempt stored.
-    repeated = [row.idempotency_key for row in rows if row.idempotency_key not in sid_of]
-    if repeated:
-        stored = await session.execute(
-            select(SandboxMessage.idempotency_key, SandboxMessage.sid).where(
-                SandboxMessage.idempotency_key.in_(repeated)
-            )
+    if inserted == len(rows):
+        return [row.sid for row in rows]
+    # A repeated send (or a driver that does not count an executemany): the stored sids are the answer.
+    stored = await session.execute(
+        select(SandboxMessage.idempotency_key, SandboxMessage.sid).where(
+            SandboxMessage.idempotency_key.in_([row.idempotency_key for row in rows])
         )
-        sid_of.update({key: sid for key, sid in stored})
+    )
+    sid_of: dict[str | None, str] = {key: sid for key, sid in stored}
     return [sid_of[row.idempotency_key] for row in rows]
 
 
@@ -102,7 +98,7 @@ async def due_for_report(session: AsyncSession, now: datetime, limit: int) -> li
     """Sends whose next status report is due, locked so only one worker reports each."""
     # The reports are made in the caller's transaction, so the row locks are all the hold it needs.
     rows = await jobs.lock_due(session, SandboxMessage.next_report_at, now, limit, columns=_DUE_COLUMNS)
-    return [DueReport(**row._mapping) for row in rows]
+    return [DueReport(*row) for row in rows]  # type: ignore[call-arg]  # the columns are the fields, in order
 
 
 async def mark_reported(session: AsyncSession, marks: Sequence[ReportMark]) -> None:
