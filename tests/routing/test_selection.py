@@ -17,6 +17,7 @@ from reachout.routing.selection import (
     Reason,
     StickyMapping,
     choose_pool_sender,
+    refreshed,
 )
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -148,3 +149,15 @@ def test_the_chosen_sender_is_always_in_the_pool_and_can_reach_the_recipient(
     if policy.sticky_sender and sticky is not None and sticky.sender not in able:
         unloaded = [PoolSender(s.number, 0, s.reaches) for s in pool_]
         assert choice == choose_pool_sender(target, unloaded, policy, sticky, NOW)  # one stand-in
+
+
+def test_a_mapping_used_within_the_hour_is_kept_as_it_is_and_refreshed_after() -> None:
+    used = StickyMapping("+14155550100", NOW)
+    assert refreshed(used, "+14155550100", NOW + timedelta(minutes=59)) is used
+    assert refreshed(used, "+14155550100", NOW + timedelta(hours=1)) == StickyMapping(
+        "+14155550100", NOW + timedelta(hours=1)
+    )
+    assert refreshed(used, "+14155550101", NOW + timedelta(minutes=1)) == StickyMapping(
+        "+14155550101", NOW + timedelta(minutes=1)
+    )
+    assert refreshed(None, "+14155550100", NOW) == StickyMapping("+14155550100", NOW)

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reachout.db import bulk
+from reachout.db.base import table_of
 from reachout.db.upsert import insert_for
 from reachout.routing.models import PacingState, StickySender
 from reachout.routing.selection import StickyMapping
 
-_ROWS_PER_INSERT: Final = 500  # 4 parameters a row, far below SQLite's and asyncpg's limits
+_STICKY = table_of(StickySender)
+_STICKY_KEY = ("project_id", "recipient")
+# Built once, as the accept path runs it for every batch: IN over the batch's projects and recipients.
+_LOCK_STICKY = (
+    select(_STICKY.c.project_id, _STICKY.c.recipient, _STICKY.c.sender, _STICKY.c.last_used)
+    .where(
+        _STICKY.c.project_id.in_(bindparam("projects", expanding=True)),
+        _STICKY.c.recipient.in_(bindparam("recipients", expanding=True)),
+    )
+    .order_by(_STICKY.c.project_id, _STICKY.c.recipient)  # one lock order, so two batches cannot deadlock
+    .with_for_update()
+)
 
 
 async def lock_arrivals(session: AsyncSession, keys: Sequence[str]) -> dict[str, float]:
@@ -62,17 +74,18 @@ async def lock_sticky(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], StickyMapping]:
     """The sticky sender of each (project, recipient) that has one, locked until the transaction ends."""
-    wanted = sorted(set(keys))
+    wanted = set(keys)
     if not wanted:
         return {}
     rows = await session.execute(
-        select(StickySender)
-        .where(tuple_(StickySender.project_id, StickySender.recipient).in_(wanted))
-        .order_by(StickySender.project_id, StickySender.recipient)
-        .with_for_update()
+        _LOCK_STICKY,
+        {"projects": sorted({p for p, _ in wanted}), "recipients": sorted({r for _, r in wanted})},
     )
+    # The two INs may also match (and lock) a recipient's row in another project of the batch: harmless.
     return {
-        (row.project_id, row.recipient): StickyMapping(row.sender, row.last_used) for row in rows.scalars()
+        (project_id, recipient): StickyMapping(sender, last_used)
+        for project_id, recipient, sender, last_used in rows
+        if (project_id, recipient) in wanted
     }
 
 
@@ -85,37 +98,24 @@ async def add_sticky_if_absent(
     """
     if not mappings:
         return set()
-    rows = [
-        {"project_id": project_id, "recipient": recipient, "sender": m.sender, "last_used": m.last_used}
-        for (project_id, recipient), m in sorted(mappings.items())
-    ]
-    statement = (
-        insert_for(session, StickySender)
-        .on_conflict_do_nothing(index_elements=["project_id", "recipient"])
-        .returning(StickySender.project_id, StickySender.recipient)
-    )
-    stored: set[tuple[str, str]] = set()
-    # One multi-row VALUES per chunk: RETURNING with executemany is not portable across drivers, and a
-    # statement per row would cost the accept path a round trip per new person.
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        result = await session.execute(statement.values(rows[start : start + _ROWS_PER_INSERT]))
-        stored.update((project_id, recipient) for project_id, recipient in result)
-    return stored
+    rows = _sticky_rows(mappings)
+    inserted = await bulk.insert_rows(session, _STICKY, rows, on_conflict=_STICKY_KEY)
+    if inserted == len(rows):
+        return set(mappings)
+    # Some key was taken meanwhile, or the driver does not count an executemany: the table says whose stand.
+    stored = await lock_sticky(session, mappings)
+    return {key for key, mapping in mappings.items() if stored.get(key) == mapping}
 
 
 async def save_sticky(session: AsyncSession, mappings: Mapping[tuple[str, str], StickyMapping]) -> None:
     """Record (or refresh) each (project, recipient)'s number, as chosen for it."""
-    if not mappings:
-        return
-    rows = [
+    await bulk.insert_rows(
+        session, _STICKY, _sticky_rows(mappings), on_conflict=_STICKY_KEY, replace=("sender", "last_used")
+    )
+
+
+def _sticky_rows(mappings: Mapping[tuple[str, str], StickyMapping]) -> list[dict[str, object]]:
+    return [
         {"project_id": project_id, "recipient": recipient, "sender": m.sender, "last_used": m.last_used}
         for (project_id, recipient), m in sorted(mappings.items())
     ]
-    statement = insert_for(session, StickySender)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["project_id", "recipient"],
-            set_={"sender": statement.excluded.sender, "last_used": statement.excluded.last_used},
-        ),
-        rows,
-    )

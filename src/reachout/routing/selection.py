@@ -24,6 +24,9 @@ from typing import Final, TypeGuard
 from reachout.phones.numbers import PhoneNumber
 
 STICKY_IDLE_EXPIRY: Final = timedelta(days=8)
+# A mapping used within this long is not rewritten by another send from the same number: a person texted
+# every few minutes costs no write each time, and their 8 days run from at most this long before their last.
+STICKY_REFRESH: Final = timedelta(hours=1)
 
 
 def _weight(recipient: str, sender: str) -> bytes:
@@ -79,6 +82,13 @@ class StickyMapping:
 def holds(sticky: StickyMapping | None, now: datetime) -> TypeGuard[StickyMapping]:
     """Whether a mapping still binds: used within the last 8 days."""
     return sticky is not None and now - sticky.last_used < STICKY_IDLE_EXPIRY
+
+
+def refreshed(sticky: StickyMapping | None, sender: str, now: datetime) -> StickyMapping:
+    """The person's mapping after a send from `sender` makes it theirs (see STICKY_REFRESH)."""
+    if sticky is not None and sticky.sender == sender and now - sticky.last_used < STICKY_REFRESH:
+        return sticky
+    return StickyMapping(sender, now)
 
 
 @dataclass(frozen=True)

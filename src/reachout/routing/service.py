@@ -22,6 +22,7 @@ from reachout.routing.selection import (
     choose_pool_sender,
     choose_project_sender,
     holds,
+    refreshed,
 )
 from reachout.tenancy.schemas import UseCaseView
 
@@ -126,7 +127,7 @@ def _choose(
         choices[send.message_id] = choice
         if choice is not None and _pins(send, sticky, choice, now):
             # A later send to the same person in this batch sticks to this choice, as it would next time.
-            mappings[send.key] = StickyMapping(choice.sender, now)
+            mappings[send.key] = refreshed(sticky, choice.sender, now)
     return choices
 
 
