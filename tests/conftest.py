@@ -22,6 +22,7 @@ from tests.support.service import BACKENDS, Service, in_process, make_settings
 pytest_plugins = [
     "tests.support.polyai",
     "tests.support.chat",
+    "tests.support.migrations",
     "tests.support.twilio_callbacks",
     "tests.support.twilio_chat",
 ]

@@ -69,3 +69,30 @@ async def test_the_readmes_use_case_send_works_on_the_demo(demo: Service) -> Non
     message = (await demo.client.get(f"/v1/sms/{created.json()['id']}", headers=headers)).json()
     assert message["status"] == "delivered"
     assert message["from_number"] in ("+14155550100", "+14155550101")
+
+
+async def test_a_reply_to_the_demos_use_case_is_answered_by_the_reminder_that_read_it(demo: Service) -> None:
+    """The demo's use case answers replies with the project's pathway, which starts from the text it sent."""
+    headers = {"Authorization": "Bearer rk_demo_key_123456"}
+    reminder = "Hi Jane, a reminder of your appointment tomorrow at 2pm. Reply YES to confirm."
+    created = await demo.client.post(
+        "/v1/sms/",
+        json={
+            "use_case_id": "3f6c2a3e-5b0e-4a8e-9d3c-0f1e2d3c4b5a",
+            "to_phone_number": USER,
+            "message": reminder,
+        },
+        headers=headers,
+    )
+    assert created.status_code == 201
+    await demo.settle()
+    [sent] = (await demo.client.get(f"/sandbox/handsets/{USER}/messages")).json()
+    reply = {"from": USER, "to": sent["from"], "body": "could we do 10:30am?"}
+    assert (await demo.client.post("/sandbox/inbound", json=reply)).status_code == 201
+    await demo.settle()
+    answer = "Of course \u2014 I\u2019ve rescheduled your appointment to 10:30am tomorrow. See you then!"
+    assert await transcript(demo) == [
+        ("to_handset", reminder),
+        ("from_handset", "could we do 10:30am?"),
+        ("to_handset", answer),
+    ]

@@ -8,6 +8,7 @@ fills, which no functional test notices.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from tests.support.provisioning import API_KEY, CONNECTOR, SENDER, USER
+from tests.support.provisioning import API_KEY, CONNECTOR, SENDER, USE_CASE, USER, use_case_document
 from tests.support.service import Service
 
 GROWING_TABLES = ("conversations", "messages", "message_status_events", "sandbox_messages")
@@ -52,14 +53,30 @@ def scans_of_growing_tables(path: str, log: StatementLog) -> Iterator[tuple[str,
         connection.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-async def test_the_send_path_never_scans_a_growing_table(service: Service) -> None:
+@contextlib.contextmanager
+def statements_of(service: Service) -> Iterator[StatementLog]:
+    """The statements the service's engines run meanwhile."""
     log = StatementLog()
     database = service.runtime.database
     engines = {database.writer_engine.sync_engine, database.reader_engine.sync_engine}
     for engine in engines:
         event.listen(engine, "before_cursor_execute", log.record)
     try:
+        yield log
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", log.record)
+
+
+def database_path(service: Service) -> str:
+    path = make_url(service.runtime.database.url).database
+    assert path is not None
+    return path
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_the_send_path_never_scans_a_growing_table(service: Service) -> None:
+    with statements_of(service) as log:
         for _ in range(2):  # the second round supersedes the first round's sessions and reuses their senders
             # Sent together, so they are group-committed and each statement covers several sessions.
             responses = await asyncio.gather(
@@ -76,12 +93,26 @@ async def test_the_send_path_never_scans_a_growing_table(service: Service) -> No
             await service.client.post("/v1/outbound-sms", json=payload, headers=HEADERS)
         ).status_code == 202
         await service.settle()
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", log.record)
 
-    path = make_url(database.url).database
-    assert path is not None
     touched = " ".join(statement for statement, _ in log.statements)
     assert "UPDATE conversations" in touched and "FROM messages" in touched  # the log saw the hot path
-    assert list(scans_of_growing_tables(path, log)) == []
+    assert list(scans_of_growing_tables(database_path(service), log)) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_reply_to_a_use_case_text_never_scans_a_growing_table(service: Service) -> None:
+    await service.provision(use_case_document())
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    for user in (USER, "+14155550123"):  # two people, so a reply must find its own person's text
+        body = {"use_case_id": USE_CASE, "to_phone_number": user, "message": "Sale on Monday"}
+        assert (await service.client.post("/v1/sms/", json=body, headers=headers)).status_code == 201
+    await service.settle()
+    handset = (await service.client.get(f"/sandbox/handsets/{USER}/messages")).json()
+    with statements_of(service) as log:
+        reply = {"from": USER, "to": handset[0]["from"], "body": "what sale?"}
+        assert (await service.client.post("/sandbox/inbound", json=reply)).status_code == 201
+        await service.settle(5)
+
+    touched = " ".join(statement for statement, _ in log.statements)
+    assert "use_case_id IS NOT NULL" in touched  # the log saw the reply look for the text it answers
+    assert list(scans_of_growing_tables(database_path(service), log)) == []

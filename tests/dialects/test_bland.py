@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from tests.support.chat import Chat
+from reachout.kit.clock import FakeClock
+from tests.support.chat import (
+    USE_CASE_TEXT,
+    Chat,
+    ScriptedAgent,
+    chat_on,
+    send_through_use_case,
+    use_case_chat_document,
+)
 from tests.support.polyai import EXAMPLE
 from tests.support.provisioning import API_KEY, OTHER_API_KEY, POLYAI_HEADERS, SENDER, USER
 
@@ -80,6 +88,34 @@ async def test_a_conversation_with_its_messages(chat: Chat) -> None:
     ]
     assert data["messages"][0]["status"] == "delivered" and data["messages"][0]["error_code"] is None
     assert data["messages"][1]["from"] == USER and data["messages"][1]["to"] == SENDER
+
+
+@pytest.mark.parametrize(
+    ("replies", "answer"),
+    [("project", [("AGENT", "you said: Is this a sale?")]), ("none", [])],
+)
+async def test_a_reply_to_a_use_case_text_reads_with_that_text_first(
+    database_url: str,
+    clock: FakeClock,
+    agent: ScriptedAgent,
+    replies: str,
+    answer: list[tuple[str, str]],
+) -> None:
+    async with chat_on(database_url, clock, agent, use_case_chat_document(replies)) as chat:
+        await send_through_use_case(chat)
+        await chat.text("Is this a sale?")
+        await chat.settle()
+        _, body = await listing(chat)
+        [conversation] = body["data"]
+        assert conversation["message_count"] == 2 + len(answer)
+        response = await chat.service.client.get(f"/v1/sms/conversations/{conversation['id']}", headers=BLAND)
+        messages = response.json()["data"]["messages"]
+        assert [(m["sender"], m["message"]) for m in messages] == [
+            ("AGENT", USE_CASE_TEXT),
+            ("USER", "Is this a sale?"),
+            *answer,
+        ]
+        assert (messages[0]["from"], messages[0]["to"], messages[0]["status"]) == (SENDER, USER, "delivered")
 
 
 async def test_another_accounts_conversation_is_not_found(chat: Chat) -> None:

@@ -179,6 +179,24 @@ def test_the_standard_document_is_valid() -> None:
             id="unknown-campaign-status",
         ),
         pytest.param(
+            two_projects(use_cases=[{"id": USE_CASE, "name": "r", "replies": "nobody"}]),
+            "clinic.yaml: accounts[0].projects[1].use_cases[0].replies: must be none, project, or an agent "
+            "setting such as {pathway: ID}",
+            id="unknown-replies",
+        ),
+        pytest.param(
+            two_projects(use_cases=[{"id": USE_CASE, "name": "r", "replies": {"persona": "sam"}}]),
+            "clinic.yaml: accounts[0].projects[1].use_cases[0].replies: agent setting {'persona': 'sam'} "
+            "must name exactly one of: pathway",
+            id="replies-agent-of-no-kind",
+        ),
+        pytest.param(
+            two_projects(use_cases=[{"id": USE_CASE, "name": "r", "replies": "project"}]),
+            "clinic.yaml: accounts[0].projects[1].use_cases[0].replies: 'project' needs the project's agent, "
+            "and this project has none",
+            id="replies-project-without-an-agent",
+        ),
+        pytest.param(
             {"carriers": {"telnyx": {}}},
             "clinic.yaml: carriers.telnyx: Extra inputs are not permitted",
             id="unknown-carrier-credentials",
@@ -466,6 +484,35 @@ async def test_a_use_case_is_provisioned_with_its_pool_policies_and_registration
     assert (stored.campaign, stored.brand, stored.deleted_at) == ("verified", "verified", None)
     assert stored.allowed_countries == ["US"], "by default, the countries of the pool's numbers"
     assert stored.twilio_messaging_service_sid == "MG" + "b" * 32
+
+
+@pytest.mark.parametrize(
+    ("replies", "stored", "answered_by"),
+    [
+        (None, ("none", None), None),
+        ("none", ("none", None), None),
+        ("project", ("project", None), {"pathway": "appointment-reminder"}),
+        ({"pathway": "survey", "version": 2}, ("own", {"pathway": "survey", "version": 2}), None),
+    ],
+    ids=["default", "none", "project", "own"],
+)
+async def test_a_use_case_says_what_answers_replies_to_it(
+    service: Service, replies: Any, stored: tuple[str, Any], answered_by: Any
+) -> None:
+    spec: dict[str, Any] = {"id": USE_CASE, "name": "reminders", "sender_pool": [SENDER]}
+    if replies is not None:
+        spec["replies"] = replies
+    document = with_use_cases(spec)
+    document["accounts"][0]["projects"][0]["agent"] = {"pathway": "appointment-reminder"}
+    await service.provision(document)
+    row = (await use_cases(service))[USE_CASE]
+    assert (row.replies, row.reply_agent) == stored
+    async with service.runtime.database.read() as session:
+        view = (await tenancy.use_cases(session, [USE_CASE]))[USE_CASE]
+        project = await tenancy.project(session, "clinic")
+    assert project is not None
+    expected = replies if isinstance(replies, dict) else answered_by
+    assert view.reply_agent(project) == expected
 
 
 async def test_a_use_case_left_out_is_marked_deleted_and_listed_again_is_restored(service: Service) -> None:

@@ -4,23 +4,16 @@ sticky use cases wins), and its downgrade gives that number back to each of the 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import asyncpg
-import pytest
 from alembic import command
 from sqlalchemy import select, text
 
 from reachout.db import migrate
 from reachout.db.engine import open_database
 from reachout.kit.clock import FakeClock
-from reachout.provisioning import loader
-from reachout.provisioning import service as provisioning
 from reachout.routing.models import StickySender
-from tests.support import databases
+from tests.support.migrations import provision_before_0011
 from tests.support.provisioning import (
     OTHER_USE_CASE,
     POOL_212,
@@ -35,32 +28,6 @@ UNSTICKY_USE_CASE = "7c3e0a21-3333-4e4e-aaaa-bcdefabcdef0"
 EARLY = datetime(2026, 11, 1, 9, tzinfo=UTC)
 LATE = datetime(2026, 11, 2, 9, tzinfo=UTC)
 LATER = datetime(2026, 11, 3, 9, tzinfo=UTC)
-
-
-@pytest.fixture
-def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A database with no schema at all, so the migrations can be run one by one."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrating.db'}"
-        return
-    reason = databases.postgres_unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"PostgreSQL not available ({reason})")
-    admin = databases.postgres_admin_url()
-    name = f"reachout_migrate_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
-    try:
-        yield databases.sqlalchemy_url(admin, name)
-    finally:
-        asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(url: str, sql: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 UPGRADED = [
@@ -117,7 +84,7 @@ async def _at_0009_with_old_rows(url: str) -> None:
     database = open_database(url)
     try:
         async with database.write.begin() as session:
-            await provisioning.apply(session, loader.parse(document, "test"), FakeClock().now())
+            await provision_before_0011(session, document, FakeClock().now())
             await session.execute(
                 text(
                     "INSERT INTO sticky_senders (use_case_id, recipient, sender, last_used)"

@@ -20,7 +20,14 @@ from reachout.conversations.models import Conversation
 from reachout.kit.clock import FakeClock
 from tests.support import pending
 from tests.support.polyai import EXAMPLE, PATH
-from tests.support.provisioning import POLYAI_HEADERS, SENDER, USER, standard_document
+from tests.support.provisioning import (
+    API_KEY,
+    POLYAI_HEADERS,
+    SENDER,
+    USE_CASE,
+    USER,
+    standard_document,
+)
 from tests.support.service import Service, make_settings
 
 DEBOUNCE = 2.0
@@ -29,12 +36,15 @@ AGENT_TIMEOUT = 0.05  # real seconds: a hanging agent is given up on quickly
 
 @dataclass
 class ScriptedAgent:
-    """Answers "you said: <text>"; ends on "bye"; raises while `failures` remain; records what it heard."""
+    """Answers "you said: <text>" (`prefix`: its first words); ends on "bye"; raises while `failures` remain;
+    records what it heard, and the history it saw when it did."""
 
     failures: int = 0
     hangs: int = 0  # turns on which it never answers (the worker's timeout gives up on it)
     heard: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
+    histories: list[list[str]] = field(default_factory=list)
+    prefix: str = "you said"
 
     async def start(self, conversation: ConversationView) -> AgentTurn:
         self.started.append(conversation.conversation_id)
@@ -48,10 +58,11 @@ class ScriptedAgent:
             self.failures -= 1
             raise RuntimeError("the model is down")
         self.heard.append(text)
+        self.histories.append([line.text for line in conversation.history])
         turns = int(conversation.state.get("turns", 0)) + 1
         end = EndReason.COMPLETED if text.strip().lower() == "bye" else None
         return AgentTurn(
-            reply=f"you said: {text}", variables={"turns": turns}, state={"turns": turns}, end=end
+            reply=f"{self.prefix}: {text}", variables={"turns": turns}, state={"turns": turns}, end=end
         )
 
 
@@ -110,9 +121,42 @@ def project_document(**conversations: Any) -> dict[str, Any]:
     return document
 
 
-def registry_of(agent: Agent) -> AgentRegistry:
-    async def factory(_session: Any, _config: Mapping[str, Any], _state: Mapping[str, Any]) -> Agent:
-        return agent
+# A text through a use case that has nothing to do with the greeting's appointment.
+USE_CASE_TEXT = "Our summer sale starts Monday: reply YES for early access."
+
+
+def use_case_chat_document(replies: Any = None, **conversations: Any) -> dict[str, Any]:
+    """`project_document` with a use case sending from SENDER; `replies`: its setting (None leaves it out)."""
+    document = project_document(**conversations)
+    use_case: dict[str, Any] = {
+        "id": USE_CASE,
+        "name": "promotions",
+        "sender_pool": [SENDER],
+        "campaign": "verified",
+    }
+    if replies is not None:
+        use_case["replies"] = replies
+    document["accounts"][0]["projects"][0]["use_cases"] = [use_case]
+    return document
+
+
+async def send_through_use_case(chat: Chat, body: str = USE_CASE_TEXT) -> str:
+    """An Amigo send through the use case to USER, handed to the handset; its message id."""
+    response = await chat.service.client.post(
+        "/v1/sms/",
+        json={"use_case_id": USE_CASE, "to_phone_number": USER, "message": body},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert response.status_code == 201, response.text
+    await chat.settle(2)
+    return str(response.json()["id"])
+
+
+def registry_of(agent: Agent, **pathways: Agent) -> AgentRegistry:
+    """Every pathway runs `agent`, but those named in `pathways`, which run theirs."""
+
+    async def factory(_session: Any, config: Mapping[str, Any], _state: Mapping[str, Any]) -> Agent:
+        return pathways.get(str(config.get("pathway")), agent)
 
     return AgentRegistry({AgentKind.PATHWAY: factory})
 
@@ -124,9 +168,15 @@ def agent() -> ScriptedAgent:
 
 @contextlib.asynccontextmanager
 async def chat_on(
-    database_url: str, clock: FakeClock, agent: ScriptedAgent, document: dict[str, Any], **settings: Any
+    database_url: str,
+    clock: FakeClock,
+    agent: ScriptedAgent,
+    document: dict[str, Any],
+    registry: AgentRegistry | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Chat]:
-    """reachout in this process, provisioned with `document`, its agent `agent`; `settings` override ours."""
+    """reachout in this process, provisioned with `document`, its agent `agent` (or the agents of
+    `registry`); `settings` override ours."""
     values: dict[str, Any] = {
         "debounce_seconds": DEBOUNCE,
         "agent_retry_base_seconds": 1.0,
@@ -136,7 +186,7 @@ async def chat_on(
         make_settings(database_url, **(values | settings)),
         clock=clock,
         run_worker=False,
-        agents=registry_of(agent),
+        agents=registry_of(agent) if registry is None else registry,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

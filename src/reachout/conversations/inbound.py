@@ -2,12 +2,15 @@
 and the sandbox's `/sandbox/inbound` take.
 
 In order: a carrier's retry of a text already stored is dropped; a text to a number no project owns is kept
-as an orphan; opt-out, opt-in and help keywords are applied before any agent sees the text, and answered as
+as an orphan; a text answering a use case's message (the last one sent the person from that number, after
+the last word of their latest session there) opens a conversation with that message in it, answered as the
+use case says; opt-out, opt-in and help keywords are applied before any agent sees the text, and answered as
 `conversations.replies` allows (the sender's destination gates, one answer per person and window); an
 opted-out person's texts are kept, never answered, and so are those of a person the sender may not text (a
-country its use cases may not send to, say); otherwise the text joins its session (or opens one, per the
-project's `after_timeout`) and the agent's turn is scheduled after the debounce window, so texts sent in
-quick succession are answered as one. Sending and the agent's turn happen later, from durable rows.
+country its use cases may not send to, say); a text in a conversation nobody answers is kept and recorded as
+an event; otherwise the text joins its session (or opens one, per the project's `after_timeout`) and the
+agent's turn is scheduled after the debounce window, so texts sent in quick succession are answered as one.
+Sending and the agent's turn happen later, from durable rows.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from reachout.compliance import service as compliance
 from reachout.compliance.keywords import KeywordKind, classify
 from reachout.compliance.service import AutoReply
 from reachout.conversations import jobs_repository, replies, repository
-from reachout.conversations.models import Conversation, ConversationStatus, JobKind
-from reachout.conversations.schemas import SessionKey, new_conversation_id
-from reachout.conversations.service import INACTIVITY_JOBS, end, open_on_inbound
+from reachout.conversations.models import AnsweredBy, Conversation, ConversationStatus, EventKind, JobKind
+from reachout.conversations.schemas import SessionKey
+from reachout.conversations.service import INACTIVITY_JOBS, end, open_on_inbound, open_on_use_case_reply
+from reachout.delivery.channels import Channel
 from reachout.logs import get_logger
 from reachout.messaging import service as messaging
-from reachout.messaging.schemas import ConversationText
+from reachout.messaging.schemas import ConversationText, UseCaseSend
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.schemas import ProjectView
 from reachout.tenancy.settings import AfterTimeout
@@ -44,6 +48,7 @@ class InboundOutcome(StrEnum):
     ORPHANED = "orphaned"  # sent to a number no project owns
     KEYWORD = "keyword"  # an opt-out, opt-in or help keyword, answered by reachout
     IGNORED = "ignored"  # stored, not answered (an opted-out sender, or a session ended with store_only)
+    UNANSWERED = "unanswered"  # stored in a conversation nobody answers, with an event that says so
     TURN = "turn"  # stored in a conversation whose agent will answer
 
 
@@ -77,7 +82,7 @@ async def handle_inbound(session: AsyncSession, text: InboundText, policy: Inbou
 
     key = SessionKey(project.id, text.channel, text.to_number, text.from_number)
     now = text.received_at
-    latest = await repository.latest_for_key(session, key)
+    latest = await _session_for(session, key, project, now)
     open_conversation = latest if latest is not None and latest.status == ConversationStatus.OPEN else None
 
     keyword = classify(text.body)
@@ -109,14 +114,15 @@ async def handle_inbound(session: AsyncSession, text: InboundText, policy: Inbou
         message_id = await messaging.store_inbound(session, text, project.id, conversation_id)
         return InboundResult(InboundOutcome.IGNORED, message_id, conversation_id)
 
+    if open_conversation is not None and open_conversation.answered_by == AnsweredBy.NOBODY:
+        return await _keep_unanswered(session, text, project, open_conversation)
     if open_conversation is not None:
         conversation_id = open_conversation.id
     elif latest is not None and project.conversations.after_timeout is AfterTimeout.STORE_ONLY:
         message_id = await messaging.store_inbound(session, text, project.id, latest.id)
         return InboundResult(InboundOutcome.IGNORED, message_id, latest.id)
     else:
-        conversation_id = new_conversation_id()
-        await open_on_inbound(session, conversation_id, key, project.agent, now)
+        conversation_id = await open_on_inbound(session, key, project.agent, now)
 
     message_id = await messaging.store_inbound(session, text, project.id, conversation_id)
     await _engage(session, open_conversation, conversation_id, now)
@@ -124,6 +130,53 @@ async def handle_inbound(session: AsyncSession, text: InboundText, policy: Inbou
         session, conversation_id, JobKind.TURN, now + timedelta(seconds=policy.debounce_seconds), now
     )
     return InboundResult(InboundOutcome.TURN, message_id, conversation_id)
+
+
+async def _session_for(
+    session: AsyncSession, key: SessionKey, project: ProjectView, now: datetime
+) -> Conversation | None:
+    """The latest conversation with this key, once a text that answers a use case's message opened its own."""
+    # Read (and locked) before the session, so a reply that waited for a racing one sees its conversation.
+    answered = await _use_case_send(session, key)
+    latest = await repository.latest_for_key(session, key)
+    open_conversation = latest if latest is not None and latest.status == ConversationStatus.OPEN else None
+    if answered is None or not _answers(answered, latest):
+        return latest
+    superseded = None if open_conversation is None else open_conversation.id
+    opened = await open_on_use_case_reply(session, key, answered, project, superseded, now)
+    return await repository.get(session, opened)
+
+
+async def _use_case_send(session: AsyncSession, key: SessionKey) -> UseCaseSend | None:
+    """The use-case message the person last got from the number they texted (use cases send SMS only)."""
+    if key.channel != Channel.SMS:
+        return None
+    return await messaging.last_use_case_send(session, key.project_id, key.agent_number, key.user_number)
+
+
+def _answers(sent: UseCaseSend, latest: Conversation | None) -> bool:
+    """Whether a text answers this use-case message: no conversation has it yet, and it reached the person
+    after the last word of their latest session on the number (SMS replies name no message: the last one is
+    answered)."""
+    if sent.conversation_id is not None:
+        return False
+    return latest is None or sent.handed_off_at >= (latest.ended_at or latest.last_activity_at)
+
+
+async def _keep_unanswered(
+    session: AsyncSession, text: InboundText, project: ProjectView, conversation: Conversation
+) -> InboundResult:
+    """Keep a text nobody answers, record that it came, and let the conversation end after the project's
+    whole inactivity period (with no warning: nobody is there to keep it open for)."""
+    now = text.received_at
+    message_id = await messaging.store_inbound(session, text, project.id, conversation.id)
+    await _engage(session, conversation, conversation.id, now)
+    details = {"message_id": message_id, "use_case_id": conversation.use_case_id}
+    await repository.add_event(session, conversation.id, EventKind.REPLY_RECEIVED, details, now)
+    inactivity = project.conversations.inactivity
+    quiet = timedelta(seconds=inactivity.warn_after_seconds + inactivity.end_after_warning_seconds)
+    await jobs_repository.schedule(session, conversation.id, JobKind.EXPIRE, now + quiet, now)
+    return InboundResult(InboundOutcome.UNANSWERED, message_id, conversation.id)
 
 
 async def _answer_keyword(

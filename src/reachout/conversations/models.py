@@ -17,6 +17,21 @@ class ConversationStatus(StrEnum):
     ENDED = "ended"
 
 
+class AnsweredBy(StrEnum):
+    """Who answers the person's texts in a conversation, fixed when it opens."""
+
+    AGENT = "agent"  # the conversation's agent takes a turn
+    NOBODY = "nobody"  # each text is stored and a `reply_received` event recorded, for the project to act on
+
+
+class EventKind(StrEnum):
+    """What a conversation event records."""
+
+    ENDED = "ended"
+    AGENT_FAILED = "agent_failed"  # the agent failed every attempt; the fallback text was sent
+    REPLY_RECEIVED = "reply_received"  # a text in a conversation nobody answers
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
@@ -44,6 +59,9 @@ class Conversation(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     # The agent the conversation runs with, fixed when it opens (a pathway keeps its version to the end).
     agent: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    answered_by: Mapped[str] = mapped_column(String(16), default=AnsweredBy.AGENT)
+    # The use case whose message the person answered, when that reply opened the conversation.
+    use_case_id: Mapped[str | None] = mapped_column(ForeignKey("use_cases.id", ondelete="SET NULL"))
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     agent_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     opened_at: Mapped[datetime]
@@ -86,7 +104,8 @@ class ConversationJob(Base):
 
 
 class ConversationEvent(Base):
-    """What happened to a conversation beyond its messages: it ended (and why), its agent failed for good."""
+    """What happened to a conversation beyond its messages: it ended (and why), its agent failed for good,
+    a text came that nobody answers (an `EventKind`)."""
 
     __tablename__ = "conversation_events"
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from reachout.agents.base import EndReason
-from reachout.conversations.models import Conversation, ConversationEvent, ConversationStatus
+from reachout.conversations.models import Conversation, ConversationEvent, ConversationStatus, EventKind
 from reachout.conversations.schemas import NewConversation, SessionKey
 from reachout.db import bulk
 from reachout.db.base import table_of
@@ -105,6 +105,8 @@ def _row(conversation: NewConversation) -> dict[str, Any]:
         "end_reason": ended,
         "metadata": dict(conversation.metadata),
         "agent": dict(conversation.agent),
+        "answered_by": conversation.answered_by,
+        "use_case_id": conversation.use_case_id,
         "variables": {},
         "agent_state": {},
         "opened_at": at,
@@ -159,7 +161,7 @@ async def update(session: AsyncSession, conversation_id: str, values: dict[str, 
 
 
 async def add_event(
-    session: AsyncSession, conversation_id: str, kind: str, details: dict[str, Any], at: datetime
+    session: AsyncSession, conversation_id: str, kind: EventKind, details: dict[str, Any], at: datetime
 ) -> None:
     """Record something that happened to a conversation."""
     await session.execute(

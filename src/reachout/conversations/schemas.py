@@ -10,7 +10,7 @@ from typing import Any
 import uuid_utils
 
 from reachout.agents.base import EndReason
-from reachout.conversations.models import JobKind
+from reachout.conversations.models import AnsweredBy, JobKind
 from reachout.delivery.channels import Channel
 from reachout.kit.jobs.leases import Lease
 
@@ -49,7 +49,8 @@ class Opening:
 
 @dataclass(frozen=True)
 class NewConversation:
-    """A conversation to open, with its key and agent; `ended_as`: one already superseded in its batch."""
+    """A conversation to open, with its key and agent; `ended_as`: one already superseded in its batch;
+    `use_case_id`: the use case whose message the person's reply opened it with."""
 
     id: str
     key: SessionKey
@@ -57,6 +58,8 @@ class NewConversation:
     agent: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
     ended_as: EndReason | None = None
+    answered_by: AnsweredBy = AnsweredBy.AGENT
+    use_case_id: str | None = None
 
 
 @dataclass(frozen=True)

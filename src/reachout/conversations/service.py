@@ -11,20 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from reachout.agents.base import EndReason
 from reachout.conversations import jobs_repository, listing_repository, repository
 from reachout.conversations.listing import ConversationPage, ConversationQuery, ConversationSummary
-from reachout.conversations.models import ConversationStatus, JobKind
+from reachout.conversations.models import AnsweredBy, ConversationStatus, EventKind, JobKind
 from reachout.conversations.schemas import (
     NewConversation,
     Opening,
     SessionKey,
     UsersSessions,
     could_be_conversation_id,
+    new_conversation_id,
 )
 from reachout.delivery.channels import Channel
 from reachout.delivery.failures import failure_for
 from reachout.messaging import service as messaging
-from reachout.messaging.schemas import FailedMessage, MessageView
+from reachout.messaging.schemas import FailedMessage, MessageView, UseCaseSend
+from reachout.tenancy import service as tenancy
+from reachout.tenancy.schemas import ProjectView
 
-ENDED = "ended"  # a conversation event
 INACTIVITY_JOBS = (JobKind.WARN, JobKind.EXPIRE)
 
 
@@ -72,10 +74,44 @@ async def open_sessions(
 
 
 async def open_on_inbound(
-    session: AsyncSession, conversation_id: str, key: SessionKey, agent: dict[str, object], now: datetime
-) -> None:
-    """Open the conversation a person's text starts (no greeting opened one)."""
-    await repository.insert_many(session, [NewConversation(conversation_id, key, now, agent=dict(agent))])
+    session: AsyncSession,
+    key: SessionKey,
+    agent: Mapping[str, Any] | None,
+    now: datetime,
+    *,
+    use_case_id: str | None = None,
+) -> str:
+    """Open the conversation a person's text starts (no greeting opened one), answered by `agent` (None:
+    by nobody); returns its id."""
+    conversation_id = new_conversation_id()
+    answered_by = AnsweredBy.NOBODY if agent is None else AnsweredBy.AGENT
+    conversation = NewConversation(
+        conversation_id, key, now, dict(agent or {}), answered_by=answered_by, use_case_id=use_case_id
+    )
+    await repository.insert_many(session, [conversation])
+    return conversation_id
+
+
+async def open_on_use_case_reply(
+    session: AsyncSession,
+    key: SessionKey,
+    answered: UseCaseSend,
+    project: ProjectView,
+    superseded: str | None,
+    now: datetime,
+) -> str:
+    """Open the conversation of a person's reply to a use case's message, with that message in it, answered
+    as the use case says; it ends `superseded`, the open one it replaces. Returns its id.
+
+    A use case deleted since answers nothing: nobody has said what should.
+    """
+    use_case = (await tenancy.use_cases(session, [answered.use_case_id])).get(answered.use_case_id)
+    agent = None if use_case is None or use_case.deleted else use_case.reply_agent(project)
+    if superseded is not None:
+        await end(session, superseded, EndReason.SUPERSEDED, now)
+    conversation_id = await open_on_inbound(session, key, agent, now, use_case_id=answered.use_case_id)
+    await messaging.attach(session, answered.id, conversation_id)
+    return conversation_id
 
 
 async def end(
@@ -90,7 +126,8 @@ async def end(
         session, conversation_id, {"status": ConversationStatus.ENDED, "end_reason": reason, "ended_at": now}
     )
     await jobs_repository.cancel(session, conversation_id, (JobKind.TURN, *INACTIVITY_JOBS))
-    await repository.add_event(session, conversation_id, ENDED, {"reason": reason, **(details or {})}, now)
+    recorded = {"reason": reason, **(details or {})}
+    await repository.add_event(session, conversation_id, EventKind.ENDED, recorded, now)
 
 
 async def end_undeliverable(session: AsyncSession, failed: Sequence[FailedMessage]) -> list[str]:

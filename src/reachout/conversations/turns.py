@@ -23,7 +23,7 @@ from reachout.agents.registry import AgentRegistry
 from reachout.compliance import service as compliance
 from reachout.compliance.service import AutoReply
 from reachout.conversations import jobs_repository, replies, repository
-from reachout.conversations.models import Conversation, ConversationStatus, JobKind
+from reachout.conversations.models import AnsweredBy, Conversation, ConversationStatus, EventKind, JobKind
 from reachout.conversations.schemas import LeasedJob
 from reachout.conversations.service import end
 from reachout.db.engine import Database
@@ -214,7 +214,7 @@ class ConversationWorker:
             )
             details = {"attempts": job.attempts, "error": repr(error)[:500]}
             await repository.add_event(
-                session, prepared.conversation.id, EndReason.AGENT_FAILED, details, now
+                session, prepared.conversation.id, EventKind.AGENT_FAILED, details, now
             )
             fallback = AgentTurn(
                 reply=prepared.project.conversations.fallback_text, state=prepared.view.state
@@ -247,7 +247,8 @@ class ConversationWorker:
                 expire_at = now + timedelta(seconds=settings.end_after_warning_seconds)
                 await jobs_repository.schedule(session, conversation.id, JobKind.EXPIRE, expire_at, now)
             else:
-                if settings.timeout_message is not None:
+                # A conversation nobody answers ends as quietly as it went: no text the project did not send.
+                if settings.timeout_message is not None and conversation.answered_by == AnsweredBy.AGENT:
                     await replies.queue_reply(session, _text(conversation, settings.timeout_message), now)
                 await end(session, conversation.id, EndReason.INACTIVITY, now)
 

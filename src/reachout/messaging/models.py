@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reachout.db.base import Base
@@ -29,6 +29,15 @@ class Message(Base):
     __table_args__ = (
         # The dispatcher's claim walks exactly this, in this order: queued rows, replies first, then by time.
         Index("ix_messages_dispatch", "status", "priority", "next_attempt_at", "id"),
+        # The person's reply finds the use-case message it answers: the last one sent them from that number.
+        Index(
+            "ix_messages_use_case_thread",
+            "to_number",
+            "from_number",
+            "handed_off_at",
+            sqlite_where=text("use_case_id IS NOT NULL"),
+            postgresql_where=text("use_case_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

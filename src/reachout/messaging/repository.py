@@ -27,6 +27,7 @@ from reachout.messaging.schemas import (
     NewInbound,
     NewOutbound,
     StatusEvent,
+    UseCaseSend,
 )
 from reachout.messaging.segments import count_segments
 
@@ -317,6 +318,43 @@ async def sids_held_by_others(session: AsyncSession, sids: Iterable[str], messag
 async def inbound_exists(session: AsyncSession, sid: str) -> bool:
     result = await session.execute(select(Message.id).where(Message.carrier_sid == sid))
     return result.first() is not None
+
+
+# A use-case message the carrier took: the person may have it, and may be answering it.
+_REACHED = (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+
+
+async def last_use_case_send(
+    session: AsyncSession, project_id: str, sender: str, recipient: str
+) -> UseCaseSend | None:
+    """The use-case message last handed off from `sender` to `recipient`, locked until the transaction ends
+    (so two replies racing to answer it take turns)."""
+    row = (
+        await session.execute(
+            select(Message.id, Message.use_case_id, Message.conversation_id, Message.handed_off_at)
+            .where(
+                Message.to_number == recipient,
+                Message.from_number == sender,
+                Message.use_case_id.is_not(None),  # the partial index's own condition, so it serves this
+                Message.handed_off_at.is_not(None),
+                Message.project_id == project_id,
+                Message.direction == Direction.OUTBOUND,
+                Message.status.in_(_REACHED),
+            )
+            .order_by(Message.handed_off_at.desc(), Message.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+    ).first()
+    if row is None or row.use_case_id is None or row.handed_off_at is None:
+        return None
+    return UseCaseSend(row.id, row.use_case_id, row.conversation_id, row.handed_off_at)
+
+
+async def attach(session: AsyncSession, message_id: str, conversation_id: str) -> None:
+    """Put a message into a conversation."""
+    rows = [{"id": message_id, "conversation_id": conversation_id}]
+    await bulk.update_rows(session, table_of(Message), rows)
 
 
 async def get_view(session: AsyncSession, message_id: str) -> MessageView | None:

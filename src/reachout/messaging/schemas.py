@@ -99,6 +99,17 @@ class MessageView:
 
 
 @dataclass(frozen=True)
+class UseCaseSend:
+    """A message a use case sent a person, as their reply needs it: in a conversation yet, and since when
+    they have it."""
+
+    id: str
+    use_case_id: str
+    conversation_id: str | None
+    handed_off_at: datetime
+
+
+@dataclass(frozen=True)
 class DueMessage:
     """A queued message whose time has come, as sender choice, quiet hours and pacing need to see it.
 

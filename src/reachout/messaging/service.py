@@ -22,6 +22,7 @@ from reachout.messaging.schemas import (
     NewInbound,
     NewOutbound,
     StatusEvent,
+    UseCaseSend,
     new_message_id,
 )
 from reachout.tenancy import service as tenancy
@@ -66,6 +67,18 @@ async def store_inbound(
         ],
     )
     return message_id
+
+
+async def last_use_case_send(
+    session: AsyncSession, project_id: str, sender: str, recipient: str
+) -> UseCaseSend | None:
+    """The use-case message the person last got from `sender`, if any: what a text from them may answer."""
+    return await repository.last_use_case_send(session, project_id, sender, recipient)
+
+
+async def attach(session: AsyncSession, message_id: str, conversation_id: str) -> None:
+    """Put a message sent outside any conversation into one (a use case's, once the person answers it)."""
+    await repository.attach(session, message_id, conversation_id)
 
 
 async def conversation_messages(session: AsyncSession, conversation_id: str) -> list[MessageView]:

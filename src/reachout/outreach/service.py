@@ -3,7 +3,8 @@
 A greeting opens a conversation, superseding the open one with the same key; an SMS greeting goes from the
 person's number in the project (the one a use case's send may have chosen) and makes its sender their number.
 A send through a use case has its sender chosen from the pool when it is dispatched, and opens a conversation
-only when the person replies. Nothing here commits: the group committer owns the transaction.
+only when the person replies (`conversations.inbound`: the reply's conversation starts with it, answered as
+the use case's `replies` says). Nothing here commits: the group committer owns the transaction.
 """
 
 from __future__ import annotations

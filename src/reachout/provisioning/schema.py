@@ -16,10 +16,19 @@ from pydantic import (
     model_validator,
 )
 
+from reachout.agents.base import AgentError
 from reachout.agents.pathway import PathwaySpec
+from reachout.agents.registry import kind_of
 from reachout.carriers.base import CarrierKind
 from reachout.phones.numbers import InvalidPhoneNumber, is_region, parse_e164
-from reachout.tenancy.enums import BrandStatus, CampaignStatus, Capability, Environment, NumberKind
+from reachout.tenancy.enums import (
+    BrandStatus,
+    CampaignStatus,
+    Capability,
+    Environment,
+    NumberKind,
+    UseCaseReplies,
+)
 from reachout.tenancy.settings import ConversationSettings
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -79,6 +88,28 @@ class UseCaseSpec(_Strict):
         default=None,
         description="Hold first messages until 08:00-21:00 recipient time; None: as the project.",
     )
+    replies: Literal["none", "project"] | dict[str, Any] = Field(
+        default="none",
+        description="What answers a reply to its messages: none (stored, an event says so), the project's "
+        "agent, or an agent setting of its own such as {pathway: ID}.",
+    )
+
+    @field_validator("replies", mode="before")
+    @classmethod
+    def _replies(cls, value: object) -> object:
+        if isinstance(value, dict):
+            try:
+                kind_of(value)
+            except AgentError as error:
+                raise ValueError(str(error)) from None
+        elif value not in ("none", "project"):
+            raise ValueError("must be none, project, or an agent setting such as {pathway: ID}")
+        return value
+
+    @property
+    def answered_by(self) -> UseCaseReplies:
+        """What answers replies to its messages."""
+        return UseCaseReplies.OWN if isinstance(self.replies, dict) else UseCaseReplies(self.replies)
 
     @field_validator("sender_pool")
     @classmethod
@@ -131,6 +162,11 @@ class ProjectSpec(_Strict):
                     raise UnknownReference(
                         f"{number} is not one of this project's numbers", ("use_cases", u, "sender_pool", n)
                     )
+            if use_case.answered_by is UseCaseReplies.PROJECT and not self.agent:
+                raise MisplacedEntry(
+                    "'project' needs the project's agent, and this project has none",
+                    ("use_cases", u, "replies"),
+                )
         return self
 
 

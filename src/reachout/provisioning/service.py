@@ -138,6 +138,8 @@ async def _apply_use_cases(session: AsyncSession, spec: ProjectSpec, now: dateti
             "allowed_countries": _allowed_countries(use_case),
             "twilio_messaging_service_sid": use_case.messaging_service_sid,
             "quiet_hours": use_case.quiet_hours,
+            "replies": use_case.answered_by.value,
+            "reply_agent": dict(use_case.replies) if isinstance(use_case.replies, dict) else None,
             "deleted_at": None,  # listed again: restored
             "updated_at": now,
         }

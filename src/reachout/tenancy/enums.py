@@ -45,6 +45,14 @@ class BrandStatus(StrEnum):
     SUSPENDED = "suspended"
 
 
+class UseCaseReplies(StrEnum):
+    """What answers a person's reply to a use case's message."""
+
+    NONE = "none"  # nobody: the reply is stored and a conversation event says it came
+    PROJECT = "project"  # the project's agent
+    OWN = "own"  # the use case's own agent
+
+
 # Carrier-published message segments per second for each kind of US sender.
 DEFAULT_THROUGHPUT: dict[NumberKind, float] = {
     NumberKind.LONG_CODE: 1.0,

@@ -93,6 +93,9 @@ class UseCase(Base):
     allowed_countries: Mapped[list[str]] = mapped_column(JSON)
     twilio_messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
     quiet_hours: Mapped[bool | None] = mapped_column(Boolean)  # None: as the project says
+    # What answers a reply to its messages (a UseCaseReplies), and the agent setting when it is its own.
+    replies: Mapped[str] = mapped_column(String(16))
+    reply_agent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -10,7 +10,14 @@ from sqlalchemy import CursorResult, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.kit.gcra import Rate
-from reachout.tenancy.enums import BrandStatus, CampaignStatus, Capability, Environment, NumberKind
+from reachout.tenancy.enums import (
+    BrandStatus,
+    CampaignStatus,
+    Capability,
+    Environment,
+    NumberKind,
+    UseCaseReplies,
+)
 from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, RateLimitState, UseCase
 from reachout.tenancy.schemas import ProjectView, SenderNumber, SenderProfile, UseCaseView
 from reachout.tenancy.settings import ConversationSettings
@@ -100,6 +107,8 @@ def _use_case_view(row: UseCase) -> UseCaseView:
         allowed_countries=frozenset(row.allowed_countries),
         messaging_service_sid=row.twilio_messaging_service_sid,
         quiet_hours=row.quiet_hours,
+        replies=UseCaseReplies(row.replies),
+        own_agent=dict(row.reply_agent or {}),
     )
 
 

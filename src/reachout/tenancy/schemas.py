@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reachout.kit.gcra import Rate
-from reachout.tenancy.enums import BrandStatus, CampaignStatus, Capability, Environment, NumberKind
+from reachout.tenancy.enums import (
+    BrandStatus,
+    CampaignStatus,
+    Capability,
+    Environment,
+    NumberKind,
+    UseCaseReplies,
+)
 from reachout.tenancy.settings import ConversationSettings
 
 
@@ -70,6 +77,14 @@ class UseCaseView:
     allowed_countries: frozenset[str]
     messaging_service_sid: str | None
     quiet_hours: bool | None  # None: as its project says
+    replies: UseCaseReplies = UseCaseReplies.NONE
+    own_agent: dict[str, Any] = field(default_factory=dict)  # the agent setting `replies: own` runs
+
+    def reply_agent(self, project: ProjectView) -> dict[str, Any] | None:
+        """The agent setting that answers replies to its messages; None when nobody does."""
+        if self.replies is UseCaseReplies.OWN:
+            return dict(self.own_agent)
+        return dict(project.agent) if self.replies is UseCaseReplies.PROJECT else None
 
     def holds_for_quiet_hours(self, project: ProjectView) -> bool:
         """Whether its first messages wait for the recipient's sending window."""
