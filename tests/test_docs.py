@@ -1,20 +1,33 @@
-"""`/docs` and `/redoc` load everything from reachout itself (no CDN, so they work offline), and the OpenAPI
-document declares each dialect's credentials so that Swagger UI's "Try it out" authenticates."""
+"""`/docs` and `/redoc` load everything from reachout itself (no CDN, so they work offline), the OpenAPI
+document declares each dialect's credentials so that Swagger UI's "Try it out" authenticates, and it tells
+the real contract: each operation's statuses with the bodies and headers it gives, examples that hold to
+their schemas and are accepted, and none of FastAPI's default 422 (`tests/test_schemathesis.py` fuzzes it)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpx
 import pytest
+import schemathesis
 
 from reachout.kit.clock import FakeClock
 from tests.support import databases
-from tests.support.provisioning import API_KEY, CONNECTOR, standard_document
+from tests.support.provisioning import (
+    API_KEY,
+    CONNECTOR,
+    POLYAI_HEADERS,
+    USE_CASE,
+    standard_document,
+    use_case_document,
+)
 from tests.support.service import Service, in_process, make_settings
 from tests.support.twilio_emulator import ACCOUNT_SID, AUTH_TOKEN
 
@@ -193,3 +206,140 @@ async def test_the_declared_credentials_authenticate_each_dialect(docs_service: 
     bland = credentials(document, BLAND)
     assert (await client.get("/v1/sms/conversations", headers=bland)).status_code == 200
     assert (await client.get("/v1/sms/conversations")).status_code == 401
+
+
+# Every status each operation gives, as its handler, its dialect's error table and the server's limits do.
+STATUSES = {
+    "POST /v1/outbound-sms": {"202", "400", "401", "403", "404", "413", "429", "500"},
+    "POST /v1/sms/": {"201", "401", "404", "413", "422", "429", "500"},
+    "GET /v1/sms/{message_id}": {"200", "401", "404", "500"},
+    "GET /v1/sms/conversations": {"200", "400", "401", "500"},
+    "GET /v1/sms/conversations/{conversation_id}": {"200", "401", "404", "500"},
+    "POST /sandbox/inbound": {"201", "400", "403", "413"},
+    "GET /sandbox/handsets/{number}/messages": {"200", "400"},
+    "POST /v1/webhook/twilio/sms-status": {"204", "400", "403", "413"},
+    "POST /v1/webhook/twilio/sms-inbound": {"200", "400", "403", "413"},
+    "GET /healthz": {"200", "503"},
+}
+ERROR_SCHEMA_FOR_TAG = {"PolyAI": "ErrorDetail", "Amigo": "ErrorDetail", "Bland": "BlandRefusal"}
+# The answers with no body: PolyAI's empty 202, and Twilio's 204 and signature refusals.
+NO_BODY = {
+    ("POST /v1/outbound-sms", "202"),
+    ("POST /v1/webhook/twilio/sms-status", "204"),
+    ("POST /v1/webhook/twilio/sms-status", "403"),
+    ("POST /v1/webhook/twilio/sms-inbound", "403"),
+}
+
+
+def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        f"{method.upper()} {path}": operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def conforms(document: dict[str, Any], label: str, response: httpx.Response) -> None:
+    """Fail unless `response` is one the document declares for the operation `label` (status and body)."""
+    method, path = label.split(" ", 1)
+    operation = schemathesis.openapi.from_dict(document)[path][method]
+    operation.validate_response(response)
+
+
+async def test_each_operation_documents_every_status_it_gives(docs_service: Service) -> None:
+    document = (await docs_service.client.get("/openapi.json")).json()
+    documented = {label: set(op["responses"]) for label, op in operations(document).items()}
+    assert documented == STATUSES
+
+
+async def test_no_operation_documents_fastapis_validation_error(docs_service: Service) -> None:
+    text = (await docs_service.client.get("/openapi.json")).text
+    assert "HTTPValidationError" not in text
+    assert "#/components/schemas/ValidationError" not in text
+    assert "ValidationError" not in json.loads(text)["components"]["schemas"]
+
+
+async def test_each_dialects_refusals_are_documented_in_its_own_shape(docs_service: Service) -> None:
+    document = (await docs_service.client.get("/openapi.json")).json()
+    for label, operation in operations(document).items():
+        tags = [tag for tag in operation.get("tags", []) if tag in ERROR_SCHEMA_FOR_TAG]
+        for status, response in operation["responses"].items():
+            if (label, status) in NO_BODY:
+                assert "content" not in response, (label, status)
+                continue
+            assert response.get("content"), (label, status)  # every body documented, none left open
+            if tags and int(status) >= 400:
+                [tag] = tags
+                # The body limit answers before any route: `{"detail"}` whichever dialect's path it is.
+                expected = "ErrorDetail" if status == "413" else ERROR_SCHEMA_FOR_TAG[tag]
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": f"#/components/schemas/{expected}"}, (label, status)
+
+
+async def test_every_documented_example_holds_to_its_schema(docs_service: Service) -> None:
+    document = (await docs_service.client.get("/openapi.json")).json()
+    checked = 0
+    for label, operation in operations(document).items():
+        for status, response in operation["responses"].items():
+            for media_type, content in response.get("content", {}).items():
+                if "example" not in content:
+                    continue
+                given = content["example"]
+                body = json.dumps(given) if media_type == "application/json" else str(given)
+                request = httpx.Request(label.split(" ")[0], f"{BASE_URL}/")
+                example = httpx.Response(
+                    int(status), headers={"content-type": media_type}, content=body.encode(), request=request
+                )
+                example.elapsed = timedelta(0)
+                conforms(document, label, example)
+                checked += 1
+    assert checked >= 30  # each error and answer of the dialects has one, after the reference pages
+
+
+async def test_the_request_examples_are_accepted(docs_service: Service) -> None:
+    await docs_service.provision(use_case_document())
+    document = (await docs_service.client.get("/openapi.json")).json()
+    sends = {
+        "POST /v1/outbound-sms": POLYAI_HEADERS,
+        "POST /v1/sms/": {"Authorization": f"Bearer {API_KEY}"},
+        "POST /sandbox/inbound": {},
+    }
+    for label, headers in sends.items():
+        method, path = label.split(" ", 1)
+        example = operations(document)[label]["requestBody"]["content"]["application/json"]["example"]
+        response = await docs_service.client.request(method, path, json=example, headers=headers)
+        # Amigo's names the use case of DESIGN.md's provisioning example, which the tests provision too.
+        assert response.status_code in (201, 202), (label, response.text)
+        conforms(document, label, response)
+
+
+@pytest.mark.parametrize("dialect", ["polyai", "amigo"])
+async def test_a_rate_limited_send_is_answered_as_documented(docs_service: Service, dialect: str) -> None:
+    one_a_minute = {"requests": 1, "per_seconds": 60}
+    provisioning = use_case_document(project={"rate_limit": one_a_minute})
+    provisioning["accounts"][0]["projects"][0]["rate_limit"] = one_a_minute  # `clinic`, PolyAI's connector
+    await docs_service.provision(provisioning)
+    document = (await docs_service.client.get("/openapi.json")).json()
+    if dialect == "polyai":
+        label, headers = "POST /v1/outbound-sms", POLYAI_HEADERS
+        body: dict[str, Any] = {"message": "Hello", "user_number": "+14155551234"}
+    else:
+        label, headers = "POST /v1/sms/", {"Authorization": f"Bearer {API_KEY}"}
+        body = {"use_case_id": USE_CASE, "to_phone_number": "+14155551234", "message": "Hello"}
+    path = label.split(" ", 1)[1]
+    assert (await docs_service.client.post(path, json=body, headers=headers)).status_code in (201, 202)
+    refused = await docs_service.client.post(path, json=body, headers=headers)
+    assert refused.status_code == 429
+    conforms(document, label, refused)
+    declared = operations(document)[label]["responses"]["429"]["headers"]["Retry-After"]
+    assert declared["required"] and int(refused.headers["Retry-After"]) >= declared["schema"]["minimum"]
+
+
+async def test_an_oversized_body_is_answered_as_documented(docs_service: Service) -> None:
+    document = (await docs_service.client.get("/openapi.json")).json()
+    oversized = b"{" + b" " * docs_service.runtime.settings.max_body_bytes + b"}"
+    for label in ("POST /v1/outbound-sms", "POST /v1/sms/", "POST /sandbox/inbound"):
+        path = label.split(" ", 1)[1]
+        response = await docs_service.client.post(path, content=oversized, headers=POLYAI_HEADERS)
+        assert response.status_code == 413, label
+        conforms(document, label, response)

@@ -10,11 +10,13 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from reachout.agents.registry import AgentRegistry
 from reachout.agents.service import default_registry
@@ -28,12 +30,12 @@ from reachout.conversations.turns import ConversationWorker, TurnPolicy
 from reachout.db import migrate
 from reachout.db.engine import Database, open_database
 from reachout.db.group_commit import GroupCommitter
-from reachout.dialects import amigo, bland, polyai
+from reachout.dialects import amigo, bland_schemas, polyai
 from reachout.dialects.amigo import amigo_router
 from reachout.dialects.bland import bland_router
 from reachout.dialects.polyai import polyai_router
 from reachout.kit.clock import Clock, SystemClock
-from reachout.kit.docs import OpenApiDocument, docs_router
+from reachout.kit.docs import OpenApiDocument, answer, docs_router
 from reachout.kit.http import BodyLimitMiddleware, MountGate, UnexpectedErrors
 from reachout.kit.jobs.retry import RetryStrategy
 from reachout.kit.validation import describe
@@ -52,6 +54,27 @@ from reachout.workers.loop import Worker
 from reachout.workers.supervisor import WorkerProcess
 
 log = get_logger("app")
+
+
+class Health(BaseModel):
+    """`GET /healthz`: whether the process can serve (the database answers and carries the newest schema)."""
+
+    model_config = ConfigDict(title="Health")
+
+    status: Literal["ok", "unavailable", "migrating"]
+    reason: str | SkipJsonSchema[None] = Field(
+        default=None, description="With `unavailable`: the kind of error reaching the database gave."
+    )
+
+
+HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: answer("Ready.", Health, {"status": "ok"}),
+    503: answer(
+        "Not ready: the database does not answer, or its schema is not the newest yet.",
+        Health,
+        {"status": "unavailable", "reason": "ConnectionRefusedError"},
+    ),
+}
 
 
 @dataclass
@@ -329,7 +352,7 @@ def create_app(
     for routes in carrier_routes:
         app.include_router(routes.router)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], responses=HEALTH_RESPONSES)
     async def healthz() -> JSONResponse:
         """200 once the database answers and carries the newest schema."""
         try:
@@ -340,6 +363,6 @@ def create_app(
             return JSONResponse({"status": "migrating"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    schemes = {**polyai.SECURITY_SCHEMES, **amigo.SECURITY_SCHEMES, **bland.SECURITY_SCHEMES}
+    schemes = {**polyai.SECURITY_SCHEMES, **amigo.SECURITY_SCHEMES, **bland_schemas.SECURITY_SCHEMES}
     app.include_router(docs_router(OpenApiDocument(app, hidden_paths, schemes), app.title))
     return app

@@ -20,7 +20,7 @@ from reachout.conversations.listing import (
 )
 from reachout.conversations.models import Conversation
 from reachout.conversations.schemas import could_be_conversation_id, new_conversation_id
-from reachout.dialects import bland
+from reachout.dialects import bland_schemas
 from reachout.messaging.models import Message
 from tests.support.polyai import EXAMPLE
 from tests.support.provisioning import API_KEY, POLYAI_HEADERS, USER
@@ -215,7 +215,7 @@ async def test_a_well_formed_unknown_id_is_looked_up_and_not_found(service: Serv
 
 def test_the_documented_conditions_are_the_ones_parsed() -> None:
     """Each field appears in one kind of condition of the OpenAPI document, with the operators it takes."""
-    [filters] = [p for p in bland.LIST_PARAMETERS if p["name"] == "filters"]
+    [filters] = [p for p in bland_schemas.LIST_PARAMETERS if p["name"] == "filters"]
     kinds = filters["content"]["application/json"]["schema"]["items"]["anyOf"]
     declared = {
         field: frozenset(kind["properties"]["operator"]["enum"])

@@ -6,7 +6,7 @@ file and database, the OpenAPI document it serves, loaded with a configuration o
     def api(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[BaseSchema]:
         lazy_schema_on_this_pytest(request)
         with running_server(database_url, tmp_path) as server:
-            yield served_schema(server.base_url, headers={"authorization": API_KEY})
+            yield served_schema(server.base_url, credentials={"BlandApiKey": {"api_key": API_KEY}})
 
     schema = schemathesis.pytest.from_fixture("api").include(tag="Bland")   # filter the lazy schema
 
@@ -29,11 +29,13 @@ import yaml
 from tests.support import processes
 from tests.support.provisioning import standard_document
 
-# "Not a server error", and that each answer's status, media type and body are ones the document declares.
+# "Not a server error", and that each answer's status, media type, headers and body are ones the document
+# declares.
 CHECKS = [
     "not_a_server_error",
     "status_code_conformance",
     "content_type_conformance",
+    "response_headers_conformance",
     "response_schema_conformance",
 ]
 
@@ -88,15 +90,20 @@ def served_schema(
     base_url: str,
     *,
     headers: Mapping[str, str] | None = None,
+    credentials: Mapping[str, Mapping[str, str]] | None = None,
     max_examples: int = 150,
+    max_examples_for: Mapping[str, int] | None = None,
     phases: Sequence[str] = ("examples", "coverage", "fuzzing"),
     checks: Sequence[str] = tuple(CHECKS),
     known: Mapping[str, Sequence[str | int]] | None = None,
 ) -> schemathesis.BaseSchema:
     """The server's `/openapi.json` as schemathesis tests it: every request to `base_url` with `headers`
     (fixed, never generated), `HOSTILE_VALUES` mixed in, at most `max_examples` generated cases per
-    operation in the fuzzing phase, derandomized (a failure found once is found again), judged by `checks`.
+    operation in the fuzzing phase (`max_examples_for` by label: `{"GET /path": 60}`), derandomized (a
+    failure found once is found again), judged by `checks`.
 
+    `credentials` are the values of the document's security schemes, by scheme name (`{"AmigoBearer":
+    {"bearer": KEY}, "BlandApiKey": {"api_key": KEY}}`): each operation sends those its `security` names.
     `known` names values that exist (`{"path.conversation_id": [ids]}`): half of that parameter's cases draw
     from them and from the hostile text (a parameter's own binding replaces the one for its type), so that
     lookups find something too."""
@@ -107,13 +114,19 @@ def served_schema(
     for n, (parameter, values) in enumerate(sorted((known or {}).items())):
         dictionaries[f"known{n}"] = {"values": [*values, *hostile_text]}
         parameters[parameter] = {"dictionary": f"known{n}", "probability": 0.5}
-    config = schemathesis.Config.from_dict(
-        {
-            "dictionaries": dictionaries,
-            "parameters": parameters,
-            "generation": {"dictionaries": {"string": hostile, "integer": hostile}},
-        }
-    )
+    settings: dict[str, Any] = {
+        "dictionaries": dictionaries,
+        "parameters": parameters,
+        "generation": {"dictionaries": {"string": hostile, "integer": hostile}},
+        "operations": [
+            {"include-name": label, "generation": {"max-examples": count}}
+            for label, count in sorted((max_examples_for or {}).items())
+        ],
+    }
+    if credentials:
+        # No sign-up: the document has no such operation, and its credentials are all given.
+        settings["auth"] = {"openapi": {k: dict(v) for k, v in credentials.items()}, "auto-signup": False}
+    config = schemathesis.Config.from_dict(settings)
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
     schema.config.update(base_url=base_url, headers=dict(headers or {}))
     schema.config.generation.update(max_examples=max_examples, deterministic=True, database="none")
@@ -128,11 +141,13 @@ def operations(schema: schemathesis.BaseSchema) -> set[str]:
 
 
 def call_and_validate(
-    case: schemathesis.Case, additional_checks: Sequence[Callable[..., object]] = ()
+    case: schemathesis.Case,
+    additional_checks: Sequence[Callable[..., object]] = (),
+    headers: Mapping[str, str] | None = None,
 ) -> schemathesis.Response:
-    """Send `case` and run the configured checks and `additional_checks` on the answer, unless the HTTP
-    server answered before any route (`BEFORE_ANY_ROUTE`): the server's answer, not the operation's."""
-    response = case.call()
+    """Send `case`, with `headers` too, and run the configured checks and `additional_checks` on the answer,
+    unless the HTTP server answered before any route (`BEFORE_ANY_ROUTE`): its answer, not the operation's."""
+    response = case.call(headers=dict(headers or {}))
     if response.status_code not in BEFORE_ANY_ROUTE:
         case.validate_response(response, additional_checks=list(additional_checks))
     return response

@@ -10,13 +10,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from reachout.delivery.status import MessageStatus
+from reachout.dialects.amigo_schemas import (
+    EXAMPLE_MESSAGE_ID,
+    GET_RESPONSES,
+    MESSAGE_ID_TEXT,
+    SEND_EXAMPLE,
+    SEND_RESPONSES,
+    AmigoStatus,
+)
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit.http import detail_response, refusals_as
 from reachout.kit.validation import parse_json_body
@@ -52,7 +60,7 @@ STATUS_FOR: dict[ErrorCode, int] = {
 }
 
 # The page's five statuses: pending until the carrier took it (handed off: sent); a canceled send failed.
-STATUS_WORD: dict[MessageStatus, str] = {
+STATUS_WORD: dict[MessageStatus, AmigoStatus] = {
     MessageStatus.QUEUED: "pending",
     MessageStatus.SENDING: "sent",
     MessageStatus.SENT: "sent",
@@ -96,7 +104,7 @@ SECURITY: list[dict[str, list[str]]] = [{"AmigoBearer": []}]
 SEND_SMS_OPENAPI = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": SendSmsBody.model_json_schema()}},
+        "content": {"application/json": {"schema": SendSmsBody.model_json_schema(), "example": SEND_EXAMPLE}},
     },
     "security": SECURITY,
 }
@@ -117,7 +125,7 @@ def amigo_router(
         "/v1/sms/",
         status_code=status.HTTP_201_CREATED,
         openapi_extra=SEND_SMS_OPENAPI,
-        responses={401: {}, 404: {}, 422: {}, 429: {}},
+        responses=SEND_RESPONSES,
     )
     async def send_sms(request: Request) -> JSONResponse:
         """Send one SMS through a use case; 201 once it is durably accepted, its sender chosen later."""
@@ -132,8 +140,18 @@ def amigo_router(
             _message(outreach.accepted_view(planned, accepted)), status_code=status.HTTP_201_CREATED
         )
 
-    @router.get("/v1/sms/{message_id}", responses={401: {}, 404: {}}, openapi_extra={"security": SECURITY})
-    async def get_sms(message_id: str, request: Request) -> JSONResponse:
+    @router.get("/v1/sms/{message_id}", responses=GET_RESPONSES, openapi_extra={"security": SECURITY})
+    async def get_sms(
+        message_id: Annotated[
+            str,
+            Path(
+                description=MESSAGE_ID_TEXT,
+                json_schema_extra={"format": "uuid"},
+                openapi_examples={"message": {"value": EXAMPLE_MESSAGE_ID}},
+            ),
+        ],
+        request: Request,
+    ) -> JSONResponse:
         """A message sent through one of the caller's use cases, as it stands now."""
         account_id = await directory.authenticate(key_from_headers(request.headers))
         found = await reader.use_case_message(account_id, _canonical_uuid(message_id))

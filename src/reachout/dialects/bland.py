@@ -19,7 +19,6 @@ from reachout.conversations.listing import (
     LARGEST_INT,
     MAX_FILTERS,
     OPERATORS_FOR,
-    SMALLEST_INT,
     ConversationQuery,
     ConversationSummary,
     Filter,
@@ -27,6 +26,15 @@ from reachout.conversations.listing import (
     Operator,
     SortField,
     comparable,
+)
+from reachout.dialects.bland_schemas import (
+    CONVERSATION_ID_TEXT,
+    DETAIL_RESPONSES,
+    LIST_PARAMETERS,
+    LIST_RESPONSES,
+    MAX_FILTERS_LENGTH,
+    MAX_PAGE_SIZE,
+    SECURITY,
 )
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit.http import refusals_as
@@ -56,8 +64,6 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.CAMPAIGN_NOT_VERIFIED: status.HTTP_400_BAD_REQUEST,
     ErrorCode.BRAND_SUSPENDED: status.HTTP_400_BAD_REQUEST,
 }
-MAX_PAGE_SIZE = 1000
-MAX_FILTERS_LENGTH = 8192  # characters of `filters`, the JSON text
 # An array of objects of scalars nests 2 deep; refused before parsing, json.loads never nears Python's
 # recursion limit (a RecursionError, which a thousand `[` reach).
 MAX_FILTERS_DEPTH = 4
@@ -81,7 +87,7 @@ def bland_router(directory: Directory, reader: conversations.ConversationReader)
     @router.get(
         "/v1/sms/conversations",
         openapi_extra={"parameters": LIST_PARAMETERS, "security": SECURITY},
-        responses={200: _answer(LIST_ANSWER), "4XX": _answer(REFUSAL)},
+        responses=LIST_RESPONSES,
     )
     async def list_conversations(request: Request) -> JSONResponse:
         """A page of the caller's SMS conversations: `page`, `pageSize`, `sortBy`, `sortDir`, `filters`."""
@@ -106,7 +112,7 @@ def bland_router(directory: Directory, reader: conversations.ConversationReader)
     @router.get(
         "/v1/sms/conversations/{conversation_id}",
         openapi_extra={"security": SECURITY},
-        responses={200: _answer(DETAIL_ANSWER), "4XX": _answer(REFUSAL)},
+        responses=DETAIL_RESPONSES,
     )
     async def get_conversation(
         conversation_id: Annotated[str, Path(description=CONVERSATION_ID_TEXT)], request: Request
@@ -279,188 +285,3 @@ def _message(message: MessageView) -> dict[str, Any]:
         "status": message.status,
         "error_code": message.error_code,
     }
-
-
-# --- OpenAPI: what the routes take and answer, as the functions above implement it --------------------------
-
-TEXT_FIELDS = (FilterField.USER_NUMBER, FilterField.AGENT_NUMBER, FilterField.CURRENT_NODE_ID)
-MOMENT_FIELDS = (FilterField.CREATED_AT, FilterField.UPDATED_AT)
-
-
-def _condition(fields: tuple[FilterField, ...], value: dict[str, Any]) -> dict[str, Any]:
-    """One kind of condition: these fields (which take the same operators), those operators, a value."""
-    operators = sorted(o.value for o in OPERATORS_FOR[fields[0]])
-    return {
-        "type": "object",
-        "required": ["field", "operator", "value"],
-        "properties": {
-            "field": {"type": "string", "enum": [f.value for f in fields]},
-            "operator": {"type": "string", "enum": operators},
-            "value": value,
-        },
-    }
-
-
-# The header is the security requirement's, not a parameter: Swagger UI would ask for it twice.
-SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
-    "BlandApiKey": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "authorization",
-        "description": (
-            "The API key as Bland sends it (`KEY`; `Bearer KEY` works too). Missing or unknown: 401."
-        ),
-    },
-}
-SECURITY: list[dict[str, list[str]]] = [{"BlandApiKey": []}]
-LIST_PARAMETERS = [
-    {
-        "name": "page",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": LARGEST_INT, "default": 1},
-        "description": "The page, from 1; one past the last is empty, with the same totals.",
-    },
-    {
-        "name": "pageSize",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 25},
-    },
-    {
-        "name": "sortBy",
-        "in": "query",
-        "schema": {"type": "string", "enum": [f.value for f in SortField], "default": "created_at"},
-    },
-    {
-        "name": "sortDir",
-        "in": "query",
-        "schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
-        "description": "Either case.",
-    },
-    {
-        "name": "filters",
-        "in": "query",
-        "description": (
-            f"A JSON array of at most {MAX_FILTERS} conditions, all of which must hold, in at most "
-            f"{MAX_FILTERS_LENGTH} characters. Text holds no NUL; a timestamp (ISO 8601, UTC if it names no "
-            "offset) must stay within years 1 to 9999 in UTC."
-        ),
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "array",
-                    "maxItems": MAX_FILTERS,
-                    "items": {
-                        "anyOf": [
-                            _condition(TEXT_FIELDS, {"type": "string", "pattern": "^[^\\u0000]*$"}),
-                            _condition(MOMENT_FIELDS, {"type": "string", "format": "date-time"}),
-                            _condition(
-                                (FilterField.MESSAGE_COUNT,),
-                                {"type": "integer", "minimum": SMALLEST_INT, "maximum": LARGEST_INT},
-                            ),
-                            _condition((FilterField.IS_ACTIVE,), {"enum": [True, False, "true", "false"]}),
-                        ]
-                    },
-                }
-            }
-        },
-    },
-]
-CONVERSATION_ID_TEXT = "`convo_` and 24 hex digits; any other text names no conversation (a 404, not a 400)."
-TIME = {"type": ["string", "null"], "format": "date-time"}
-TEXT_OR_NULL = {"type": ["string", "null"]}
-SUMMARY = {
-    "type": "object",
-    "required": [
-        "id",
-        "created_at",
-        "updated_at",
-        "user_number",
-        "agent_number",
-        "is_active",
-        "message_count",
-    ],
-    "properties": {
-        "id": {"type": "string"},
-        "created_at": TIME,
-        "updated_at": TIME,
-        "user_number": {"type": "string"},
-        "agent_number": {"type": "string"},
-        "variables": {"type": ["object", "null"]},
-        "current_node_id": TEXT_OR_NULL,
-        "curr_pathway_id": TEXT_OR_NULL,
-        "is_active": {"type": "boolean"},
-        "timed_out_at": TIME,
-        "message_count": {"type": "integer", "minimum": 0},
-        "last_message": TEXT_OR_NULL,
-        "last_message_at": TIME,
-        "effective_channel": {"type": "string"},
-    },
-}
-MESSAGE = {
-    "type": "object",
-    "required": ["id", "created_at", "message", "from", "to", "sender", "status", "error_code"],
-    "properties": {
-        "id": {"type": "string"},
-        "created_at": TIME,
-        "message": {"type": "string"},
-        "from": TEXT_OR_NULL,
-        "to": {"type": "string"},
-        "sender": {"type": "string", "enum": ["USER", "AGENT"]},
-        "status": {"type": "string"},
-        "error_code": {"type": ["integer", "null"]},
-    },
-}
-PAGINATION = {
-    "type": "object",
-    "required": ["totalItems", "totalPages", "currentPage", "pageSize"],
-    "properties": {
-        name: {"type": "integer", "minimum": 0}
-        for name in ("totalItems", "totalPages", "currentPage", "pageSize")
-    },
-}
-LIST_ANSWER = {
-    "type": "object",
-    "required": ["data", "errors", "extra"],
-    "properties": {
-        "data": {"type": "array", "items": SUMMARY},
-        "errors": {"type": "null"},
-        "extra": {"type": "object", "required": ["pagination"], "properties": {"pagination": PAGINATION}},
-    },
-}
-DETAIL_ANSWER = {
-    "type": "object",
-    "required": ["data", "errors"],
-    "properties": {
-        "data": {
-            "allOf": [
-                SUMMARY,
-                {
-                    "type": "object",
-                    "required": ["messages"],
-                    "properties": {"messages": {"type": "array", "items": MESSAGE}},
-                },
-            ]
-        },
-        "errors": {"type": "null"},
-    },
-}
-REFUSAL = {
-    "type": "object",
-    "required": ["data", "errors"],
-    "properties": {
-        "data": {"type": "null"},
-        "errors": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["error", "message"],
-                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-}
-
-
-def _answer(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}

@@ -13,7 +13,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from reachout.errors import ErrorCode, ReachoutError
-from reachout.kit.http import detail_response, refusals_as
+from reachout.kit.docs import answer
+from reachout.kit.http import (
+    BODY_TOO_LARGE,
+    INTERNAL_ERROR_MESSAGE,
+    RETRY_AFTER,
+    ErrorDetail,
+    detail_response,
+    refusals_as,
+)
 from reachout.kit.validation import parse_json_body
 from reachout.messaging.schemas import AcceptedMessage, OutboundRequest
 from reachout.outreach.service import plan_greeting
@@ -83,13 +91,56 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 }
 SECURITY: list[dict[str, list[str]]] = [{"PolyAiAuthToken": [], "PolyAiConnectorId": []}]
 
+# The reference page's example.
+EXAMPLE_BODY = {
+    "message": (
+        "Hi Jane, your appointment is confirmed for tomorrow at 2pm. "
+        "Reply to this message if you need to reschedule."
+    ),
+    "user_number": "+14155551234",
+}
 OUTBOUND_SMS_OPENAPI = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": OutboundSmsBody.model_json_schema()}},
+        "content": {
+            "application/json": {"schema": OutboundSmsBody.model_json_schema(), "example": EXAMPLE_BODY}
+        },
     },
     # The two headers are the security requirement's; as parameters too, Swagger UI would ask for each twice.
     "security": SECURITY,
+}
+
+
+OUTBOUND_SMS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Accepted: the message will be sent and a conversation session opened. No body."},
+    400: answer(
+        "Invalid body, missing fields, bad E.164 format, `agent_number` not provisioned for the project, no "
+        "X-TOKEN-ID, a body that is not `application/json`, or a recipient who may not be texted (opted "
+        "out, a landline).",
+        ErrorDetail,
+        {"detail": "user_number: Field required"},
+    ),
+    401: answer("Missing or invalid X-PolyAi-Auth-Token.", ErrorDetail, {"detail": "Invalid API key."}),
+    403: answer(
+        "The API key's account does not match the connector's account.",
+        ErrorDetail,
+        {"detail": "The API key's account does not match the connector's account."},
+    ),
+    404: answer(
+        "Connector not found, or no numbers provisioned for this project.",
+        ErrorDetail,
+        {"detail": "Connector 'conn_unknown' not found."},
+    ),
+    413: BODY_TOO_LARGE,
+    429: answer(
+        "Per-project rate limit exceeded: back off for `Retry-After` seconds and retry.",
+        ErrorDetail,
+        {"detail": "Rate limit of 60 requests per 60 s exceeded for this project; retry later."},
+        headers=RETRY_AFTER,
+    ),
+    500: answer(
+        "Unexpected server error; the connection is closed.", ErrorDetail, {"detail": INTERNAL_ERROR_MESSAGE}
+    ),
 }
 
 
@@ -102,7 +153,7 @@ def polyai_router(directory: Directory, accept: Accept, lookup: LineTypeLookup |
         status_code=status.HTTP_202_ACCEPTED,
         response_class=Response,
         openapi_extra=OUTBOUND_SMS_OPENAPI,
-        responses={400: {}, 401: {}, 403: {}, 404: {}, 413: {}, 429: {}},
+        responses=OUTBOUND_SMS_RESPONSES,
     )
     async def outbound_sms(request: Request) -> Response:
         """Send an SMS that opens a new conversation session; 202 once it is durably accepted."""

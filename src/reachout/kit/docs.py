@@ -2,6 +2,10 @@
 from the routes being served now: a route that is not served (the sandbox's, where no sandbox number is
 provisioned) is left out of the document as it is out of the server.
 
+FastAPI documents a 422 `HTTPValidationError` on every route with parameters or a body; no route gives it
+(the app words a failed validation as a 400 `{"detail"}`, and each route documents its own refusals), so the
+document leaves it out.
+
 The pages load Swagger UI and ReDoc from reachout itself (`/docs-assets/`, the files the `fastapi-offline`
 package ships), never from a CDN, so they work for a browser that reaches reachout and nothing else.
 """
@@ -16,6 +20,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 
 OPENAPI_PATH = "/openapi.json"
 ASSETS_PATH = "/docs-assets"
@@ -31,6 +36,50 @@ SWAGGER_PARAMETERS = {"validatorUrl": None}
 # alone (the bundle hides an image that fails), so reading the docs asks no other host for anything.
 IMAGES_FROM_HERE = {"Content-Security-Policy": "img-src 'self' data: blob:"}
 Hidden = Callable[[], Awaitable[Callable[[str], bool]]]
+FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+# FastAPI leaves every null out of the document it builds, an example's too (which would then break its own
+# schema): an example's nulls travel as this text instead, and are put back once the document is built.
+NULL_MARK = "\u0000null\u0000"
+
+
+def keep_nulls(example: Any) -> Any:
+    """`example` with its nulls marked, so that they are still there in the document."""
+    if example is None:
+        return NULL_MARK
+    if isinstance(example, Mapping):
+        return {key: keep_nulls(value) for key, value in example.items()}
+    if isinstance(example, list | tuple):
+        return [keep_nulls(value) for value in example]
+    return example
+
+
+def _nulls_put_back(node: Any) -> Any:
+    if isinstance(node, str) and node == NULL_MARK:
+        return None
+    if isinstance(node, dict):
+        return {key: _nulls_put_back(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_nulls_put_back(value) for value in node]
+    return node
+
+
+def answer(
+    description: str,
+    model: type[BaseModel] | None = None,
+    example: Any = None,
+    *,
+    headers: Mapping[str, dict[str, Any]] | None = None,
+    media_type: str = "application/json",
+) -> dict[str, Any]:
+    """One entry of a route's `responses=`: what the status means, the model of its JSON body, an example."""
+    entry: dict[str, Any] = {"description": description}
+    if model is not None:
+        entry["model"] = model
+    if example is not None:
+        entry["content"] = {media_type: {"example": keep_nulls(example)}}
+    if headers:
+        entry["headers"] = dict(headers)
+    return entry
 
 
 class OpenApiDocument:
@@ -63,6 +112,8 @@ class OpenApiDocument:
             document = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
+            document = _nulls_put_back(document)
+            _without_fastapi_validation(document)
             if self._security_schemes:
                 components = document.setdefault("components", {})
                 components["securitySchemes"] = {
@@ -71,6 +122,25 @@ class OpenApiDocument:
                 }
             self._built[()] = document
         return self._built[()]
+
+
+def _without_fastapi_validation(document: dict[str, Any]) -> None:
+    """Leave out the 422 answers FastAPI adds by itself, and their schemas once nothing uses them."""
+    fastapi_422 = {"$ref": _SCHEMA_REF + FASTAPI_VALIDATION_SCHEMAS[0]}
+    for item in document["paths"].values():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            given = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema")
+            if given == fastapi_422:
+                del responses["422"]
+    components = document.get("components", {})
+    schemas = components.get("schemas", {})
+    used = _referenced(document["paths"], schemas)
+    for name in FASTAPI_VALIDATION_SCHEMAS:
+        if name not in used:
+            schemas.pop(name, None)
+    if "schemas" in components and not schemas:
+        del components["schemas"]
 
 
 def _without(document: dict[str, Any], paths: set[str]) -> dict[str, Any]:

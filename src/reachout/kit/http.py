@@ -12,14 +12,34 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reachout.errors import ErrorCode, ReachoutError
+from reachout.kit.docs import answer
 from reachout.logs import get_logger
 
 log = get_logger("http")
+
+
+class ErrorDetail(BaseModel):
+    """`{"detail": TEXT}`: a refusal as PolyAI and Amigo word it, and as the server's own limits do."""
+
+    model_config = ConfigDict(title="ErrorDetail")
+
+    detail: str = Field(description="A human-readable description of the error.")
+
+
+# `detail_response` sends it with every refusal that has a wait (a rate limit's).
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Whole seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 
 
 class BodyLimitMiddleware:
@@ -106,6 +126,12 @@ class BodyLimitMiddleware:
 
 
 INTERNAL_ERROR_MESSAGE = "Internal server error."
+# The 413 every operation that takes a body may give, from `BodyLimitMiddleware` before any route.
+BODY_TOO_LARGE = answer(
+    "The body is larger than the server takes (REACHOUT_MAX_BODY_BYTES); the connection is closed.",
+    ErrorDetail,
+    {"detail": "Request body is larger than 1048576 bytes."},
+)
 
 
 Gate = tuple[Callable[[str], bool], Callable[[], Awaitable[bool]]]

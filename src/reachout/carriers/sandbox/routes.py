@@ -10,6 +10,7 @@ whose agent texts a real person.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
@@ -19,9 +20,53 @@ from reachout.carriers.sandbox.carrier import SandboxCarrier
 from reachout.carriers.sandbox.schemas import HandsetMessage, InboundAccepted, InboundRequest
 from reachout.config import SandboxRoutes
 from reachout.db.engine import Database
+from reachout.kit.docs import answer
+from reachout.kit.http import BODY_TOO_LARGE, ErrorDetail
 from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 
 PREFIX = "/sandbox"
+HANDSET = "+14155551234"
+AGENT = "+14155550100"
+INBOUND_EXAMPLE = {"from": HANDSET, "to": AGENT, "body": "Can I move it to 3pm instead?"}
+INBOUND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: answer("Taken in as the carrier takes a text.", InboundAccepted, {"sid": "SM" + "0f" * 16}),
+    # The app words a body that fails validation as a 400, as `_e164` does a number it cannot parse.
+    400: answer(
+        "The body is not JSON, lacks a field, has one too long or holding NUL, or a number is not E.164.",
+        ErrorDetail,
+        {"detail": "body: Field required"},
+    ),
+    403: answer(
+        "`to` is not a sandbox number, shares its project with a real carrier's numbers, or `from` is one of "
+        "reachout's numbers on a real carrier.",
+        ErrorDetail,
+        {
+            "detail": "to: +14155550150 is not a sandbox number; a handset can text only numbers "
+            "provisioned with `carrier: sandbox`."
+        },
+    ),
+    413: BODY_TOO_LARGE,
+}
+HANDSET_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: answer(
+        "Everything the handset received and sent, oldest first.",
+        example=[
+            {
+                "direction": "to_handset",
+                "from": AGENT,
+                "to": HANDSET,
+                "body": "Hi Jane, your appointment is confirmed for tomorrow at 2pm.",
+                "at": "2026-06-26T14:03:12.104Z",
+            },
+            {**INBOUND_EXAMPLE, "direction": "from_handset", "at": "2026-06-26T14:05:02.913Z"},
+        ],
+    ),
+    400: answer(
+        "The number is not E.164.",
+        ErrorDetail,
+        {"detail": "number: '+1415' is not a valid phone number (too short for country code +1)"},
+    ),
+}
 
 
 class SandboxExposure:
@@ -54,7 +99,12 @@ def sandbox_router(
 
     router = APIRouter(prefix=PREFIX, tags=["sandbox"])
 
-    @router.post("/inbound", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/inbound",
+        status_code=status.HTTP_201_CREATED,
+        responses=INBOUND_RESPONSES,
+        openapi_extra={"requestBody": {"content": {"application/json": {"example": INBOUND_EXAMPLE}}}},
+    )
     async def inbound(request: InboundRequest) -> InboundAccepted:
         """A handset texts a sandbox number, down the path a real carrier's inbound webhook takes."""
         from_number, to_number = _e164(request.from_, "from"), _e164(request.to, "to")
@@ -85,7 +135,7 @@ def sandbox_router(
             await events.inbound(session, text)
         return InboundAccepted(sid=text.sid)
 
-    @router.get("/handsets/{number}/messages")
+    @router.get("/handsets/{number}/messages", responses=HANDSET_RESPONSES)
     async def handset_messages(number: str) -> list[HandsetMessage]:
         """Everything the handset received and sent, oldest first."""
         e164 = _e164(number, "number")

@@ -28,6 +28,8 @@ from reachout.db.engine import Database
 from reachout.delivery.channels import Channel
 from reachout.delivery.status import MessageStatus
 from reachout.kit.clock import Clock
+from reachout.kit.docs import answer
+from reachout.kit.http import BODY_TOO_LARGE, ErrorDetail
 from reachout.logs import get_logger
 
 log = get_logger("twilio")
@@ -53,6 +55,88 @@ STATUSES: dict[str, MessageStatus] = {
 }
 
 
+# What Twilio posts, as far as reachout reads it; Twilio sends more fields, which are signed and ignored.
+SIGNATURE = {
+    "name": "X-Twilio-Signature",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "Twilio's signature of the public URL and the form, made with the account's auth token.",
+}
+_TEXT = {"type": "string"}
+EXAMPLE_SID = "SM3f1a9c0b7d2e4f6a8b0c1d2e3f4a5b6c"
+STATUS_FORM = {
+    "type": "object",
+    "properties": {
+        name: _TEXT
+        for name in ("MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "ErrorCode", "NumSegments", "From")
+    }
+    | {"RawDlrDoneDate": _TEXT},
+}
+STATUS_EXAMPLE = {"MessageSid": EXAMPLE_SID, "MessageStatus": "delivered", "From": "+14155550100"}
+INBOUND_FORM = {
+    "type": "object",
+    "required": ["MessageSid", "From", "To"],
+    "properties": {name: _TEXT for name in ("MessageSid", "SmsSid", "From", "To", "Body")},
+}
+INBOUND_EXAMPLE = {
+    "MessageSid": EXAMPLE_SID,
+    "From": "+14155551234",
+    "To": "+14155550100",
+    "Body": "Can I move it to 3pm instead?",
+}
+UNREADABLE = "The body is not a form reachout can read (a multipart body without its boundary, say)."
+UNREADABLE_EXAMPLE = {"detail": "Missing boundary in multipart."}
+REFUSED = {"description": "The signature is missing or does not match. No body."}
+
+
+def _form_operation(
+    form: dict[str, Any], example: dict[str, str], parameters: list[dict[str, Any]]
+) -> dict[str, Any]:
+    content = {"application/x-www-form-urlencoded": {"schema": form, "example": example}}
+    return {"parameters": parameters, "requestBody": {"required": True, "content": content}}
+
+
+STATUS_OPENAPI = _form_operation(
+    STATUS_FORM,
+    STATUS_EXAMPLE,
+    [
+        SIGNATURE,
+        {
+            "name": "reference",
+            "in": "query",
+            "schema": _TEXT,
+            "description": "The message id reachout put in the callback URL when it sent the message.",
+        },
+    ],
+)
+STATUS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    204: {"description": "Applied, or acknowledged and dropped (an unknown sid, a duplicate, a regression)."},
+    400: answer(UNREADABLE, ErrorDetail, UNREADABLE_EXAMPLE),
+    403: REFUSED,
+    413: BODY_TOO_LARGE,
+}
+INBOUND_OPENAPI = _form_operation(INBOUND_FORM, INBOUND_EXAMPLE, [SIGNATURE])
+INBOUND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Taken in (or a retried MessageSid, dropped); the agent's reply is sent later, not in "
+        "this answer.",
+        "content": {"text/xml": {"schema": _TEXT, "example": EMPTY_TWIML}},
+    },
+    # The text when the form lacks or garbles a field; `{"detail"}` JSON when it is no form at all.
+    400: {
+        "description": f"Signed, but without a field reachout needs or with one it cannot take. {UNREADABLE}",
+        "model": ErrorDetail,
+        "content": {
+            "text/plain": {"schema": _TEXT, "example": REQUIRED_INBOUND},
+            "application/json": {"example": UNREADABLE_EXAMPLE},
+        },
+    },
+    403: REFUSED,
+    413: BODY_TOO_LARGE,
+}
+
+
 def twilio_router(
     database: Database, events: CarrierEvents, clock: Clock, *, auth_token: str, public_url: str
 ) -> APIRouter:
@@ -68,7 +152,13 @@ def twilio_router(
         # RequestValidator compares in constant time.
         return form if signature and validator.validate(url, form, signature) else None
 
-    @router.post(STATUS_CALLBACK_PATH, status_code=status.HTTP_204_NO_CONTENT)
+    @router.post(
+        STATUS_CALLBACK_PATH,
+        status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
+        openapi_extra=STATUS_OPENAPI,
+        responses=STATUS_RESPONSES,
+    )
     async def sms_status(request: Request) -> Response:
         """A status callback for a message reachout sent through Twilio."""
         form = await signed_form(request)
@@ -81,7 +171,9 @@ def twilio_router(
                 await events.statuses(session, [report])
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.post(INBOUND_PATH)
+    @router.post(
+        INBOUND_PATH, response_class=Response, openapi_extra=INBOUND_OPENAPI, responses=INBOUND_RESPONSES
+    )
     async def sms_inbound(request: Request) -> Response:
         """A text a person sent to one of the account's numbers, down the path every carrier's texts take."""
         form = await signed_form(request)
