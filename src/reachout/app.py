@@ -10,14 +10,16 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from reachout import monitoring
 from reachout.agents.registry import AgentRegistry
 from reachout.agents.service import default_registry
 from reachout.carriers.base import TextCarrier
@@ -34,6 +36,7 @@ from reachout.dialects import amigo, bland_schemas, polyai
 from reachout.dialects.amigo import amigo_router
 from reachout.dialects.bland import bland_router
 from reachout.dialects.polyai import polyai_router
+from reachout.kit import metrics
 from reachout.kit.clock import Clock, SystemClock
 from reachout.kit.docs import OpenApiDocument, answer, docs_router
 from reachout.kit.http import BodyLimitMiddleware, MountGate, UnexpectedErrors
@@ -54,6 +57,9 @@ from reachout.workers.loop import Worker
 from reachout.workers.supervisor import WorkerProcess
 
 log = get_logger("app")
+
+# The routes that accept messages, timed from request to 201/202 (`reachout_accept_seconds{dialect}`).
+ACCEPT_ROUTES = {"/v1/outbound-sms": "polyai", "/v1/sms": "amigo", "/v1/sms/": "amigo"}
 
 
 class Health(BaseModel):
@@ -127,6 +133,7 @@ def build_runtime(
     clock = clock or SystemClock()
     agents = agents or default_registry()
     database = open_database(settings.database_url)
+    _watch_pools(database)
     directory = Directory(database.read, settings.tenancy_cache_seconds)
     events = ConversationCarrierEvents(
         debounce_seconds=settings.debounce_seconds,
@@ -192,6 +199,12 @@ def build_runtime(
         lookup=line_type_lookup(registry, settings),
         events=events,
     )
+
+
+def _watch_pools(database: Database) -> None:
+    metrics.watch_pool(database.writer_engine, "write")
+    if database.reader_engine is not database.writer_engine:  # PostgreSQL reads through the one pool
+        metrics.watch_pool(database.reader_engine, "read")
 
 
 def _retry(settings: Settings, base: float, attempts: int, cap: float) -> RetryStrategy:
@@ -279,11 +292,13 @@ def create_app(
     listen_host: str | None = None,
     carriers: Mapping[str, CarrierFactory] = FACTORIES,
     worker_process: Sequence[str] | None = None,
+    metrics_directory: Path | None = None,
 ) -> FastAPI:
     """The HTTP application; with `run_worker` it also runs the worker, in this process or, given its
     command line (`worker_process`), in a child process it starts, nudges, restarts and stops.
 
     `listen_host` is the address the server listens on, when known: weak keys are warned of off loopback.
+    `metrics_directory`: one made for this server's metrics, removed at shutdown once the child has stopped.
     """
     runtime = build_runtime(settings, clock, agents, carriers)
 
@@ -312,6 +327,10 @@ def create_app(
             if worker_task is not None:
                 await worker_task
             await runtime.database.dispose()
+            if (
+                metrics_directory is not None
+            ):  # here: uvicorn ends a server it stops on a signal by that signal
+                metrics.remove_shared(metrics_directory)
 
     # The OpenAPI document and its pages are served by `docs_router`, which leaves out what is not served.
     app = FastAPI(
@@ -326,6 +345,7 @@ def create_app(
         max_discarded_bytes=settings.max_discarded_body_bytes,
     )
     app.add_middleware(MountGate, gates=gated)
+    app.add_middleware(metrics.AcceptLatency, routes=ACCEPT_ROUTES)
     app.add_middleware(UnexpectedErrors)  # added last, so it wraps the others
 
     @app.exception_handler(RequestValidationError)
@@ -362,6 +382,13 @@ def create_app(
         if not ready:
             return JSONResponse({"status": "migrating"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    gauges = monitoring.DatabaseGauges(runtime.database, runtime.clock, settings.metrics_cache_seconds)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus's text exposition: every process's counters and the database's gauges."""
+        return Response(await monitoring.render(gauges), media_type=metrics.CONTENT_TYPE)
 
     schemes = {**polyai.SECURITY_SCHEMES, **amigo.SECURITY_SCHEMES, **bland_schemas.SECURITY_SCHEMES}
     app.include_router(docs_router(OpenApiDocument(app, hidden_paths, schemes), app.title))

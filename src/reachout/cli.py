@@ -25,6 +25,7 @@ from reachout.carriers.sandbox.phone import Handset
 from reachout.config import Settings
 from reachout.db import migrate
 from reachout.db.engine import describe_database, remove_sqlite_database, sqlite_file
+from reachout.kit import metrics
 from reachout.kit.server import HttpLimits, bounded_protocol
 from reachout.phones.numbers import InvalidPhoneNumber, parse_e164
 from reachout.provisioning import loader
@@ -161,17 +162,33 @@ def serve(
     settings = _settings(ctx, config)
     # Listening comes first: a server that cannot listen deletes nothing and starts no worker.
     listeners = _listen(host, port)
+    made = None
     try:
         if fresh:
             _start_afresh(settings.database_url)
         child = None if inline_worker else worker_command(settings.config)
-        application = create_app(settings, run_worker=not no_worker, listen_host=host, worker_process=child)
+        made = _share_metrics(runs_child=child is not None and not no_worker)
+        application = create_app(
+            settings, run_worker=not no_worker, listen_host=host, worker_process=child, metrics_directory=made
+        )
         if demo and settings.config is not None:
             _print_walkthrough(settings, settings.config, host, port)
         _run_server(application, listeners, settings, host, port)
     finally:
         for listener in listeners:
             listener.close()
+        if made is not None:  # the app removes it at shutdown; this is for a server that never started
+            metrics.remove_shared(made)
+
+
+def _share_metrics(*, runs_child: bool) -> Path | None:
+    """Share metrics through files when a worker child runs beside the server (or PROMETHEUS_MULTIPROC_DIR is
+    set); returns the temporary directory made for them, to remove at exit."""
+    chosen = metrics.shared_directory()
+    if chosen is None and not runs_child:
+        return None
+    shared = metrics.share_between_processes(chosen)
+    return shared if chosen is None else None
 
 
 def _listen(host: str, port: int) -> list[socket.socket]:
@@ -291,12 +308,23 @@ def _http_limits(settings: Settings) -> HttpLimits:
 def worker(
     ctx: typer.Context,
     config: ConfigOption = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve this worker's Prometheus metrics on this port.", min=0, max=65535),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address to serve the metrics on.")] = "127.0.0.1",
     prepared: Annotated[bool, typer.Option("--prepared", hidden=True)] = False,
     wake_on_stdin: Annotated[bool, typer.Option("--wake-on-stdin", hidden=True)] = False,
 ) -> None:
     """Run the worker only: dispatch queued messages, fire conversation jobs, make the carriers' reports."""
     settings = _settings(ctx, config)
     runtime = build_runtime(settings)
+    if metrics_port is not None:  # a worker beside no API of its own: Prometheus scrapes it directly
+        try:
+            metrics.serve_http(metrics_host, metrics_port)
+        except OSError as error:
+            shown = f"[{metrics_host}]" if ":" in metrics_host else metrics_host
+            raise CannotListen(f"{shown}:{metrics_port}", error) from error
 
     async def main() -> None:
         follower = None

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         default=2.0, ge=0, description="How long an API key or project lookup is reused before re-reading."
     )
     group_commit_max_batch: int = Field(default=512, gt=0)
+    metrics_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long /metrics reuses the gauges it read from the database."
+    )
 
     worker_poll_seconds: float = Field(default=0.2, gt=0)
     # After a pass that drained its queue, how long a runner lets new work gather before its next pass.

@@ -93,9 +93,11 @@ async def test_the_send_path_never_scans_a_growing_table(service: Service) -> No
             await service.client.post("/v1/outbound-sms", json=payload, headers=HEADERS)
         ).status_code == 202
         await service.settle()
+        assert (await service.client.get("/metrics")).status_code == 200  # its gauges read the outbox
 
     touched = " ".join(statement for statement, _ in log.statements)
     assert "UPDATE conversations" in touched and "FROM messages" in touched  # the log saw the hot path
+    assert "count(*)" in touched  # and the scrape's
     assert list(scans_of_growing_tables(database_path(service), log)) == []
 
 

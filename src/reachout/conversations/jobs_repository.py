@@ -52,11 +52,14 @@ async def cancel(session: AsyncSession, conversation_id: str, kinds: Sequence[Jo
 
 async def claim(session: AsyncSession, now: datetime, lease: Lease, limit: int) -> list[LeasedJob]:
     """Lease due jobs: no other worker takes them until the lease ends."""
-    due = await jobs.lock_due(session, JOBS.due, now, limit, columns=(ConversationJob.id,))
+    due = await jobs.lock_due(
+        session, JOBS.due, now, limit, columns=(ConversationJob.id, ConversationJob.due_at)
+    )
+    due_at = {row.id: row.due_at for row in due}  # the lease moves it: kept to tell how late the job fired
     rows = await jobs.lease(
         session,
         JOBS,
-        [row.id for row in due],
+        list(due_at),
         lease,
         returning=(
             ConversationJob.id,
@@ -66,7 +69,7 @@ async def claim(session: AsyncSession, now: datetime, lease: Lease, limit: int) 
         ),
     )
     return [
-        LeasedJob(row.id, row.conversation_id, JobKind(row.kind), row.attempts, lease)
+        LeasedJob(row.id, row.conversation_id, JobKind(row.kind), row.attempts, lease, due_at[row.id])
         for row in sorted(rows, key=lambda row: row.id)
     ]
 

@@ -71,6 +71,7 @@ class LeasedJob:
     kind: JobKind
     attempts: int
     lease: Lease
+    due_at: datetime | None = None  # when it was due, before the lease moved it
 
 
 @dataclass(frozen=True)

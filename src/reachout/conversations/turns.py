@@ -28,6 +28,7 @@ from reachout.conversations.schemas import LeasedJob
 from reachout.conversations.service import end
 from reachout.db.engine import Database
 from reachout.delivery.channels import Channel
+from reachout.kit import metrics
 from reachout.kit.clock import Clock
 from reachout.kit.jobs.leases import Lease
 from reachout.kit.jobs.retry import RetryStrategy
@@ -84,6 +85,7 @@ class ConversationWorker:
         lease = Lease.take(self._owner, now + timedelta(seconds=self._policy.lease_seconds))
         async with self._database.write.begin() as session:
             jobs = await jobs_repository.claim(session, now, lease, self._policy.batch_size)
+        metrics.observe(metrics.instruments().timer_lag_seconds, _lags(jobs, now))
         await asyncio.gather(*(self._fire(job) for job in jobs))
         return len(jobs)
 
@@ -106,7 +108,8 @@ class ConversationWorker:
             await self._finish(job)
             return
         try:
-            turn = await asyncio.wait_for(self._ask_agent(prepared), self._policy.agent_timeout_seconds)
+            with metrics.agent_turn():
+                turn = await asyncio.wait_for(self._ask_agent(prepared), self._policy.agent_timeout_seconds)
         except Exception as error:  # the agent raised, timed out or is misconfigured: the text is never lost
             await self._agent_failed(job, prepared, error)
             return
@@ -263,6 +266,11 @@ class ConversationWorker:
         async with self._database.write.begin() as session:
             if await jobs_repository.still_leased(session, job):
                 await jobs_repository.finish(session, job)
+
+
+def _lags(jobs: Sequence[LeasedJob], now: datetime) -> list[tuple[str, float]]:
+    """How late each job was claimed, by kind: a worker that keeps up claims jobs as they come due."""
+    return [(job.kind, (now - job.due_at).total_seconds()) for job in jobs if job.due_at is not None]
 
 
 def _line(message: MessageView) -> Line:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime
+from functools import partial
 from operator import attrgetter
 from typing import Protocol
 
@@ -21,7 +22,8 @@ from reachout.carriers.base import StatusReport
 from reachout.compliance import service as compliance
 from reachout.delivery.failures import CarrierFailure, failure_for
 from reachout.delivery.status import MessageStatus, TransitionOutcome, decide
-from reachout.messaging import repository
+from reachout.kit import metrics
+from reachout.messaging import repository, tallies
 from reachout.messaging.schemas import FailedMessage, MessageChange, MessageState, StatusEvent
 
 _CARRIER_HAS_IT = frozenset(
@@ -103,6 +105,7 @@ async def apply_statuses(
     await repository.insert_events(session, events)
     if failures is not None and failed:
         await failures.failed(session, failed)
+    metrics.when_committed(session, partial(tallies.count_changes, changes, current))
     return outcomes
 
 

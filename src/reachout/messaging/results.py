@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.carriers.base import Accepted, CarrierUnavailable, Rejected, StatusReport
 from reachout.delivery.failures import CARRIER_UNAVAILABLE, SENDER_NOT_CAPABLE, CarrierFailure
 from reachout.delivery.status import MessageStatus
+from reachout.kit import metrics
 from reachout.kit.jobs.leases import Lease
 from reachout.kit.jobs.retry import RetryStrategy
 from reachout.logs import get_logger
-from reachout.messaging import repository
+from reachout.messaging import repository, tallies
 from reachout.messaging.reports import DeliveryFailures, apply_statuses, failure_report
 from reachout.messaging.schemas import MessageChange, SendOutcome, StatusEvent
 
@@ -77,6 +78,7 @@ async def record_send_results(
         reports.append(failure_report(claimed.id, failure, now, lease.owner))
     await repository.insert_events(session, retry_events)
     await apply_statuses(session, reports, also=changes, failures=failures)
+    metrics.when_committed(session, lambda: tallies.count_retries(retry_events, outcomes))
     return len(held)
 
 

@@ -160,6 +160,17 @@ class MessageState:
     delivered_at: datetime | None
     lease_owner: str | None = None
     conversation_id: str | None = None
+    carrier: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxGauges:
+    """The outbox at one instant: queued messages (counted up to a cap), those due, the earliest due time of
+    each priority that has a due message."""
+
+    queued: int
+    due: int
+    oldest_due: dict[SendPriority, datetime]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reachout.carriers.base import InboundText
 from reachout.delivery.status import MessageStatus, TransitionOutcome
-from reachout.messaging import repository
+from reachout.messaging import gauges_repository, repository
 from reachout.messaging.models import SendPriority
 from reachout.messaging.schemas import (
     DEFAULT_VALIDITY_SECONDS,
@@ -21,6 +21,7 @@ from reachout.messaging.schemas import (
     MessageView,
     NewInbound,
     NewOutbound,
+    OutboxGauges,
     StatusEvent,
     UseCaseSend,
     new_message_id,
@@ -89,6 +90,11 @@ async def conversation_messages(session: AsyncSession, conversation_id: str) -> 
 async def unanswered_openers(session: AsyncSession, conversation_ids: Sequence[str]) -> dict[str, str]:
     """Each conversation's first outbound message (its greeting), for those the person has not texted in."""
     return await repository.unanswered_openers(session, conversation_ids)
+
+
+async def outbox_gauges(session: AsyncSession, now: datetime, cap: int) -> OutboxGauges:
+    """How many messages are queued (counted up to `cap`) and due, and since when the oldest has been due."""
+    return await gauges_repository.outbox_gauges(session, now, cap)
 
 
 class MessageReader:

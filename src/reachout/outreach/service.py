@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,9 @@ from reachout.conversations.schemas import Opening, SessionKey, UsersSessions, n
 from reachout.delivery.channels import Channel
 from reachout.delivery.status import MessageStatus
 from reachout.errors import ErrorCode, ReachoutError
+from reachout.kit import metrics
 from reachout.messaging import service as messaging
+from reachout.messaging import tallies
 from reachout.messaging.models import Direction, SendPriority
 from reachout.messaging.schemas import (
     AcceptedMessage,
@@ -188,6 +191,7 @@ async def accept_first_messages(
         outcomes.append(AcceptedMessage(message_id, None if opening is None else opening.id, sender, now))
     await conversations.open_sessions(session, openings, now, known)
     await messaging.queue(session, messages)
+    metrics.when_committed(session, partial(tallies.count_accepted, messages))
     return outcomes
 
 

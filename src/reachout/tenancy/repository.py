@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, delete, select, update
+from sqlalchemy import CursorResult, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.kit.gcra import Rate
@@ -19,7 +19,7 @@ from reachout.tenancy.enums import (
     UseCaseReplies,
 )
 from reachout.tenancy.models import Account, ApiKey, PhoneNumber, Project, RateLimitState, UseCase
-from reachout.tenancy.schemas import ProjectView, SenderNumber, SenderProfile, UseCaseView
+from reachout.tenancy.schemas import ProjectView, SenderLimit, SenderNumber, SenderProfile, UseCaseView
 from reachout.tenancy.settings import ConversationSettings
 
 
@@ -151,6 +151,22 @@ async def sender_profiles(session: AsyncSession, numbers: Iterable[str]) -> dict
         )
         for row in rows
     }
+
+
+async def sender_limits(session: AsyncSession) -> list[SenderLimit]:
+    """Every provisioned number that is paced or under a brand's cap (as many rows as numbers provisioned)."""
+    rows = await session.execute(
+        select(
+            PhoneNumber.project_id,
+            PhoneNumber.number,
+            PhoneNumber.throughput_mps,
+            PhoneNumber.brand,
+            PhoneNumber.brand_throughput_mps,
+        )
+        .where(or_(PhoneNumber.throughput_mps.is_not(None), PhoneNumber.brand_throughput_mps.is_not(None)))
+        .order_by(PhoneNumber.number)
+    )
+    return [SenderLimit(*row) for row in rows]
 
 
 async def project_for_number(session: AsyncSession, number: str) -> str | None:

@@ -42,6 +42,17 @@ class SenderProfile:
 
 
 @dataclass(frozen=True)
+class SenderLimit:
+    """A paced sender number's limits in message segments per second: its own, and its brand's cap."""
+
+    project_id: str
+    number: str
+    throughput_mps: float | None
+    brand: str | None
+    brand_throughput_mps: float | None
+
+
+@dataclass(frozen=True)
 class ProjectView:
     """A project with what a send needs to know about it."""
 

@@ -15,7 +15,7 @@ from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit import gcra
 from reachout.tenancy import repository
 from reachout.tenancy.keys import WELL_KNOWN_KEYS, hash_secret, weakness
-from reachout.tenancy.schemas import ProjectView, SenderProfile, UseCaseView
+from reachout.tenancy.schemas import ProjectView, SenderLimit, SenderProfile, UseCaseView
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -288,3 +288,8 @@ async def use_cases_sending_from(session: AsyncSession, project_id: str, number:
 async def sender_profiles(session: AsyncSession, numbers: Sequence[str]) -> dict[str, SenderProfile]:
     """How each still-provisioned sender number sends: its carrier, its pace, its Messaging Service."""
     return await repository.sender_profiles(session, numbers)
+
+
+async def sender_limits(session: AsyncSession) -> list[SenderLimit]:
+    """The pace of every paced sender number, and its brand's cap."""
+    return await repository.sender_limits(session)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
+from reachout.kit import metrics
 from reachout.kit.jobs.runner import Runner
 from reachout.logs import get_logger
 
@@ -46,7 +47,7 @@ class Worker:
 
     async def run_once(self) -> int:
         """One pass of every runner, in the order registered; returns how many items they found due."""
-        return sum([await runner.run_once() for runner in self._runners])
+        return sum([await _pass(runner) for runner in self._runners])
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every runner's loop until `stop` is set."""
@@ -58,7 +59,7 @@ class Worker:
         while not stop.is_set():
             wake.clear()  # before the pass, so a wake-up during it is not lost
             try:
-                handled = await runner.run_once()
+                handled = await _pass(runner)
             except Exception:
                 log.exception("worker pass failed; pausing before the next one", runner=runner.name)
                 handled = 0
@@ -71,6 +72,13 @@ class Worker:
                 await _wait(stop, self._linger)
             else:
                 await asyncio.sleep(0)
+
+
+async def _pass(runner: Runner) -> int:
+    handled = await runner.run_once()
+    if handled:  # idle polls would bury the sizes of the claims that found work
+        metrics.instruments().claim_size.labels(runner.name).observe(handled)
+    return handled
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

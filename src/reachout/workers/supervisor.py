@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from reachout.kit import metrics
 from reachout.kit.jobs.retry import RetryStrategy
 from reachout.logs import get_logger
 
@@ -86,6 +87,7 @@ class WorkerProcess:
             log.warning("worker process did not stop in time; killed", pid=process.pid)
             process.kill()
             await process.wait()
+        metrics.process_ended(process.pid)
 
     async def _spawn(self) -> None:
         self._process = await asyncio.create_subprocess_exec(*self._command, stdin=asyncio.subprocess.PIPE)
@@ -97,6 +99,7 @@ class WorkerProcess:
             assert self._process is not None
             started = time.monotonic()
             code = await self._process.wait()
+            metrics.process_ended(self._process.pid)
             if self._stopping:
                 return
             failures = 1 if time.monotonic() - started >= HEALTHY_SECONDS else failures + 1

@@ -1,0 +1,62 @@
+"""Counting with a transaction: what it counted is added once it commits, and never if it does not."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from reachout.db.engine import Database
+from reachout.kit import metrics
+from reachout.messaging.tallies import error_code_label
+
+
+async def test_what_a_transaction_counts_is_added_once_it_commits(database: Database) -> None:
+    ran: list[str] = []
+    async with database.write.begin() as session:
+        await session.execute(text("SELECT 1"))
+        metrics.when_committed(session, lambda: ran.append("first"))
+        metrics.when_committed(session, lambda: ran.append("second"))
+        assert ran == []  # not while the transaction (and SQLite's write lock) is held
+    assert ran == ["first", "second"]
+
+
+async def test_a_rolled_back_or_abandoned_transaction_counts_nothing(database: Database) -> None:
+    ran: list[str] = []
+    with pytest.raises(ValueError):
+        async with database.write.begin() as session:
+            metrics.when_committed(session, lambda: ran.append("rolled back"))
+            raise ValueError("the batch failed")
+    async with database.read() as session:
+        await session.execute(text("SELECT 1"))
+        metrics.when_committed(session, lambda: ran.append("closed"))
+    async with database.write() as session:  # one session, its next transaction committed
+        await session.execute(text("SELECT 1"))
+        metrics.when_committed(session, lambda: ran.append("rolled back before"))
+        await session.rollback()
+        await session.execute(text("SELECT 1"))
+        await session.commit()
+    assert ran == []
+
+
+async def test_a_counting_bug_does_not_undo_the_commit(database: Database) -> None:
+    def broken() -> None:
+        raise RuntimeError("a bug in counting")
+
+    ran: list[str] = []
+    async with database.write.begin() as session:
+        metrics.when_committed(session, broken)
+        metrics.when_committed(session, lambda: ran.append("after"))
+    assert ran == ["after"]
+
+
+def test_error_codes_outside_the_catalogue_share_one_label() -> None:
+    assert [error_code_label(code) for code in (21211, 30006, 30036)] == ["21211", "30006", "30036"]
+    assert error_code_label(47123) == "other"
+    assert error_code_label(None) == "none"
+
+
+def test_the_way_values_are_kept_is_chosen_before_the_first_instrument() -> None:
+    metrics.instruments()
+    with pytest.raises(RuntimeError):
+        metrics.share_between_processes(None)
+    assert metrics.shared_directory() is None
