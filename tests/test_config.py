@@ -22,3 +22,9 @@ def test_twilio_lookups_need_a_twilio_account() -> None:
     settings = make_settings("sqlite+aiosqlite:///unused.db", line_type_lookup="twilio")
     with pytest.raises(ValueError, match="needs a Twilio account"):
         build_runtime(settings)
+
+
+def test_the_log_level_is_a_level_in_either_case() -> None:
+    assert Settings(log_level="DEBUG").log_level == Settings(log_level="debug").log_level == "debug"
+    with pytest.raises(ValidationError, match="not a log level: use one of debug, info, warning"):
+        Settings(log_level="verbose")

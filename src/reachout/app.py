@@ -10,6 +10,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,7 @@ from reachout.conversations.carrier_events import ConversationCarrierEvents
 from reachout.conversations.service import ConversationReader, UndeliverableGreetings
 from reachout.conversations.turns import ConversationWorker, TurnPolicy
 from reachout.db import migrate
-from reachout.db.engine import Database, open_database
+from reachout.db.engine import Database, open_database, url_without_secrets
 from reachout.db.group_commit import GroupCommitter
 from reachout.dialects import amigo, bland_schemas, polyai
 from reachout.dialects.amigo import amigo_router
@@ -39,7 +40,7 @@ from reachout.dialects.polyai import polyai_router
 from reachout.kit import metrics
 from reachout.kit.clock import Clock, SystemClock
 from reachout.kit.docs import OpenApiDocument, answer, docs_router
-from reachout.kit.http import BodyLimitMiddleware, MountGate, UnexpectedErrors
+from reachout.kit.http import AccessLog, BodyLimitMiddleware, MountGate, UnexpectedErrors
 from reachout.kit.jobs.retry import RetryStrategy
 from reachout.kit.validation import describe
 from reachout.logs import get_logger
@@ -265,6 +266,39 @@ async def warn_about_weak_keys(runtime: Runtime, host: str, document: Provisioni
         )
 
 
+class WorkerHere(StrEnum):
+    """Where this process's share of the worker runs, as the start-up line says it."""
+
+    CHILD = "child process"
+    INLINE = "this process"
+    NONE = "not here"
+
+
+async def log_startup(runtime: Runtime, *, address: str | None, worker: WorkerHere) -> None:
+    """The start-up line: the address, the database (never its password), the carriers configured, what is
+    provisioned, and whether the worker runs here."""
+    async with runtime.database.read() as session:
+        provisioned = await tenancy.provisioned(session)
+    settings = runtime.settings
+    log.info(
+        "reachout started",
+        address=address,
+        public_url=settings.public_url,
+        database=url_without_secrets(settings.database_url),
+        carriers=runtime.carriers.kinds(),
+        projects=provisioned.projects,
+        numbers=provisioned.numbers,
+        agents=provisioned.agents,
+        worker=worker.value,
+        log_level=settings.log_level,
+    )
+
+
+def http_address(host: str, port: int) -> str:
+    """The URL a server listening on `host` and `port` is reached at."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -290,6 +324,7 @@ def create_app(
     run_worker: bool = True,
     agents: AgentRegistry | None = None,
     listen_host: str | None = None,
+    listen_port: int | None = None,
     carriers: Mapping[str, CarrierFactory] = FACTORIES,
     worker_process: Sequence[str] | None = None,
     metrics_directory: Path | None = None,
@@ -297,8 +332,9 @@ def create_app(
     """The HTTP application; with `run_worker` it also runs the worker, in this process or, given its
     command line (`worker_process`), in a child process it starts, nudges, restarts and stops.
 
-    `listen_host` is the address the server listens on, when known: weak keys are warned of off loopback.
-    `metrics_directory`: one made for this server's metrics, removed at shutdown once the child has stopped.
+    `listen_host` and `listen_port` are where the server listens, when known: weak keys are warned of off
+    loopback, and the start-up line names the address. `metrics_directory`: one made for this server's
+    metrics, removed at shutdown once the child has stopped.
     """
     runtime = build_runtime(settings, clock, agents, carriers)
 
@@ -317,6 +353,11 @@ def create_app(
         elif run_worker:
             worker_task = asyncio.create_task(runtime.worker.run(stop), name="worker")
             runtime.wake_worker = runtime.worker.wake
+        here = WorkerHere.NONE if not run_worker else WorkerHere.INLINE if child is None else WorkerHere.CHILD
+        address = (
+            None if listen_host is None or listen_port is None else http_address(listen_host, listen_port)
+        )
+        await log_startup(runtime, address=address, worker=here)
         try:
             yield
         finally:
@@ -346,7 +387,8 @@ def create_app(
     )
     app.add_middleware(MountGate, gates=gated)
     app.add_middleware(metrics.AcceptLatency, routes=ACCEPT_ROUTES)
-    app.add_middleware(UnexpectedErrors)  # added last, so it wraps the others
+    app.add_middleware(UnexpectedErrors)
+    app.add_middleware(AccessLog)  # added last, so it wraps the others and sees the 500 they answer
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:

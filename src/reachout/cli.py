@@ -20,7 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from reachout import logs
-from reachout.app import build_runtime, create_app, prepare_database, tune_garbage_collector
+from reachout.app import (
+    WorkerHere,
+    build_runtime,
+    create_app,
+    log_startup,
+    prepare_database,
+    tune_garbage_collector,
+)
 from reachout.carriers.sandbox.phone import Handset
 from reachout.config import Settings
 from reachout.db import migrate
@@ -169,7 +176,12 @@ def serve(
         child = None if inline_worker else worker_command(settings.config)
         made = _share_metrics(runs_child=child is not None and not no_worker)
         application = create_app(
-            settings, run_worker=not no_worker, listen_host=host, worker_process=child, metrics_directory=made
+            settings,
+            run_worker=not no_worker,
+            listen_host=host,
+            listen_port=port,
+            worker_process=child,
+            metrics_directory=made,
         )
         if demo and settings.config is not None:
             _print_walkthrough(settings, settings.config, host, port)
@@ -329,8 +341,9 @@ def worker(
     async def main() -> None:
         follower = None
         try:
-            if not prepared:  # `reachout serve` prepared it before starting this worker
+            if not prepared:  # `reachout serve` prepared it before starting this worker, and said so
                 await prepare_database(runtime)
+                await log_startup(runtime, address=None, worker=WorkerHere.INLINE)
             tune_garbage_collector()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -26,6 +26,9 @@ class SandboxRoutes(StrEnum):
     OFF = "off"  # never
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 class Settings(BaseSettings):
     """Everything an operator can tune; each field is `REACHOUT_<NAME>` in the environment."""
 
@@ -46,7 +49,8 @@ class Settings(BaseSettings):
     # Who tells a mobile from a landline where libphonenumber cannot (North America): the sandbox's rules,
     # or Twilio Lookup v2 (paid per lookup; answers kept for 30 days per number).
     line_type_lookup: LineTypeSource = LineTypeSource.SANDBOX
-    log_level: str = "INFO"
+    # info: start-up, one line per request and per step of a message; debug adds claims, pacing and retries.
+    log_level: str = "info"
     log_json: bool = Field(default=False, description="One JSON object per line instead of console lines.")
 
     max_body_bytes: int = Field(default=1_048_576, gt=0, description="Larger request bodies get 413.")
@@ -111,6 +115,13 @@ class Settings(BaseSettings):
     sandbox_delivered_after_seconds: float = Field(default=0.25, ge=0)
     # Countries (ISO codes) whose sandbox routes send no delivery receipt: their texts stop at `sent`.
     sandbox_routes_without_receipts: frozenset[str] = frozenset()
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, level: str) -> str:
+        if level.lower() not in LOG_LEVELS:
+            raise ValueError(f"not a log level: use one of {', '.join(LOG_LEVELS)}")
+        return level.lower()
 
     @field_validator("sandbox_routes_without_receipts")
     @classmethod

@@ -4,6 +4,9 @@ Exceptions are rendered here, not by the renderer: structlog's console renderer 
 local variables (API keys, tokens, phone numbers, message bodies), and a database error's message carries
 what the database echoed back ("Key (number)=(+14155551234) already exists"). A logged traceback keeps its
 frames and each exception's type, and a message with such details taken out.
+
+Lines name people by ids only: no phone number and no message body is ever a field (`last_digits` shows the
+end of one of reachout's own numbers where a line needs it).
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import re
 import sys
 import traceback
 from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -22,21 +28,77 @@ _SECRET_KEY = re.compile(r"(token|secret|password|api_key|apikey|authorization|a
 REDACTED = "[redacted]"
 
 
+# Field names seen so far and whether each names a credential: a line's names are few and always the same,
+# so the pattern is searched once per name rather than once per line (this runs for every line).
+_NAMES_SEEN: dict[str, bool] = {}
+_MAX_NAMES_SEEN = 10_000
+
+
+def _is_secret_name(key: str) -> bool:
+    known = _NAMES_SEEN.get(key)
+    if known is None:
+        known = _SECRET_KEY.search(key) is not None
+        if len(_NAMES_SEEN) < _MAX_NAMES_SEEN:
+            _NAMES_SEEN[key] = known
+    return known
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # values with nothing inside to redact
+
+
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Replace the value of any credential-named field, however deeply nested (mappings, lists, tuples)."""
-    for key, value in list(event.items()):
-        event[key] = value if key == "event" else _redact(key, value)
+    for key, value in event.items():
+        if key == "event":
+            continue
+        if _is_secret_name(key):
+            event[key] = REDACTED  # a value replaced, no key added: the iteration is undisturbed
+        elif type(value) not in _PLAIN and isinstance(value, Mapping | list | tuple):
+            event[key] = _redact(None, value)
     return event
 
 
 def _redact(key: object, value: Any) -> Any:
-    if isinstance(key, str) and _SECRET_KEY.search(key):
+    if isinstance(key, str) and _is_secret_name(key):
         return REDACTED
     if isinstance(value, Mapping):
         return {k: _redact(k, v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact(None, v) for v in value]
     return value
+
+
+def last_digits(number: str | None) -> str | None:
+    """A number as a line may show it: its last four characters (`***0100`), never the whole of it."""
+    return None if number is None else "***" + number[-4:]
+
+
+@dataclass
+class RequestFacts:
+    """What a request's access log line says that only the code answering it learns: the caller's account."""
+
+    account_id: str | None = None
+
+
+_REQUEST: ContextVar[RequestFacts | None] = ContextVar("reachout_request", default=None)
+
+
+@contextmanager
+def request_facts() -> Iterator[RequestFacts]:
+    """The facts of the request being answered in this context, for its access log line."""
+    facts = RequestFacts()
+    token = _REQUEST.set(facts)
+    try:
+        yield facts
+    finally:
+        _REQUEST.reset(token)
+
+
+def note_account(account_id: str) -> None:
+    """Name the account the current request authenticated as (outside a request: nothing to do)."""
+    facts = _REQUEST.get()
+    if facts is not None:
+        facts.account_id = account_id
 
 
 # What a database or a validator may echo back from the data it was given: PostgreSQL's DETAIL and HINT lines,
@@ -46,6 +108,7 @@ _INPUT_VALUE = re.compile(r"input_value=.*?(?=, input_type=|\]$)", re.MULTILINE)
 # Anything shaped like a phone number: 7 or more digits, perhaps with a + and separators.
 _PHONE_NUMBER = re.compile(r"\+?\d(?:[\d ().-]{5,}\d)")
 MAX_MESSAGE_CHARS = 2000
+MAX_ERROR_CHARS = 300
 
 
 def scrub_message(message: str) -> str:
@@ -54,6 +117,12 @@ def scrub_message(message: str) -> str:
     message = _INPUT_VALUE.sub("input_value=[redacted]", message)
     message = _PHONE_NUMBER.sub("[redacted number]", message)
     return "\n".join(line for line in message.splitlines() if line.strip())[:MAX_MESSAGE_CHARS]
+
+
+def describe_error(error: BaseException) -> str:
+    """An exception in a line (`TimeoutError`, `AgentError: ...`), its message scrubbed as in a traceback."""
+    message = scrub_message(str(error))[:MAX_ERROR_CHARS]
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def safe_traceback(error: BaseException) -> str:
@@ -115,9 +184,9 @@ def render_exception(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutabl
 
 def configure(level: str = "INFO", *, json: bool = False) -> None:
     """Render reachout's structured events to stderr, as JSON lines or console lines."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    # Console lines keep the order each line gives its keys (its ids first) rather than sorting them.
+    console = structlog.dev.ConsoleRenderer(colors=False, sort_keys=False)
+    renderer: Any = structlog.processors.JSONRenderer() if json else console
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

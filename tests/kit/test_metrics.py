@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from reachout.db.engine import Database
 from reachout.kit import metrics
+from reachout.kit.after_commit import after_commit
 from reachout.messaging.tallies import error_code_label
 
 
@@ -14,8 +15,8 @@ async def test_what_a_transaction_counts_is_added_once_it_commits(database: Data
     ran: list[str] = []
     async with database.write.begin() as session:
         await session.execute(text("SELECT 1"))
-        metrics.when_committed(session, lambda: ran.append("first"))
-        metrics.when_committed(session, lambda: ran.append("second"))
+        after_commit(session, lambda: ran.append("first"))
+        after_commit(session, lambda: ran.append("second"))
         assert ran == []  # not while the transaction (and SQLite's write lock) is held
     assert ran == ["first", "second"]
 
@@ -24,14 +25,14 @@ async def test_a_rolled_back_or_abandoned_transaction_counts_nothing(database: D
     ran: list[str] = []
     with pytest.raises(ValueError):
         async with database.write.begin() as session:
-            metrics.when_committed(session, lambda: ran.append("rolled back"))
+            after_commit(session, lambda: ran.append("rolled back"))
             raise ValueError("the batch failed")
     async with database.read() as session:
         await session.execute(text("SELECT 1"))
-        metrics.when_committed(session, lambda: ran.append("closed"))
+        after_commit(session, lambda: ran.append("closed"))
     async with database.write() as session:  # one session, its next transaction committed
         await session.execute(text("SELECT 1"))
-        metrics.when_committed(session, lambda: ran.append("rolled back before"))
+        after_commit(session, lambda: ran.append("rolled back before"))
         await session.rollback()
         await session.execute(text("SELECT 1"))
         await session.commit()
@@ -44,8 +45,8 @@ async def test_a_counting_bug_does_not_undo_the_commit(database: Database) -> No
 
     ran: list[str] = []
     async with database.write.begin() as session:
-        metrics.when_committed(session, broken)
-        metrics.when_committed(session, lambda: ran.append("after"))
+        after_commit(session, broken)
+        after_commit(session, lambda: ran.append("after"))
     assert ran == ["after"]
 
 

@@ -44,6 +44,10 @@ class CarrierRegistry:
         """A registry of bare text ports, with no routes, runners or lookups (a dispatcher's alone)."""
         return cls([_TextOnly(kind, text) for kind, text in texts.items()])
 
+    def kinds(self) -> list[str]:
+        """The kinds of carrier configured, as numbers name them."""
+        return sorted(self._plugins)
+
     def get(self, kind: str) -> TextCarrier:
         """The text port of the carrier a number is stored with."""
         plugin = self._plugins.get(kind)

@@ -31,14 +31,11 @@ from reachout.conversations.models import AnsweredBy, Conversation, Conversation
 from reachout.conversations.schemas import SessionKey
 from reachout.conversations.service import INACTIVITY_JOBS, end, open_on_inbound, open_on_use_case_reply
 from reachout.delivery.channels import Channel
-from reachout.logs import get_logger
 from reachout.messaging import service as messaging
 from reachout.messaging.schemas import ConversationText, UseCaseSend
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.schemas import ProjectView
 from reachout.tenancy.settings import AfterTimeout
-
-log = get_logger("inbound")
 
 
 class InboundOutcome(StrEnum):
@@ -67,6 +64,9 @@ class InboundResult:
     message_id: str | None = None
     conversation_id: str | None = None
     queued: int = 0  # texts queued for sending (keyword answers)
+    project_id: str | None = None
+    keyword: str | None = None  # the keyword the text was taken as (STOP, START, HELP...)
+    consent: KeywordKind | None = None  # an opt-out or opt-in the text recorded
 
 
 async def handle_inbound(session: AsyncSession, text: InboundText, policy: InboundPolicy) -> InboundResult:
@@ -77,7 +77,6 @@ async def handle_inbound(session: AsyncSession, text: InboundText, policy: Inbou
     project = None if project_id is None else await tenancy.project(session, project_id)
     if project is None:
         message_id = await messaging.store_inbound(session, text, None, None)
-        log.warning("text to a number no project owns kept as an orphan", to=text.to_number, sid=text.sid)
         return InboundResult(InboundOutcome.ORPHANED, message_id)
 
     key = SessionKey(project.id, text.channel, text.to_number, text.from_number)
@@ -91,7 +90,7 @@ async def handle_inbound(session: AsyncSession, text: InboundText, policy: Inbou
         # YES is an ordinary answer unless the sender has opted out; START and UNSTOP always opt in.
         conversation_id = open_conversation.id if open_conversation is not None else None
         message_id = await messaging.store_inbound(session, text, project.id, conversation_id)
-        answer = await _answer_keyword(
+        answer, changed = await _answer_keyword(
             session, project, key, keyword.kind, keyword.word, open_conversation, now
         )
         queued = answer is not None and await replies.queue_reply(
@@ -103,7 +102,15 @@ async def handle_inbound(session: AsyncSession, text: InboundText, policy: Inbou
             kind=answer[0],
             window_seconds=policy.auto_reply_window_seconds,
         )
-        return InboundResult(InboundOutcome.KEYWORD, message_id, conversation_id, queued=int(queued))
+        return InboundResult(
+            InboundOutcome.KEYWORD,
+            message_id,
+            conversation_id,
+            queued=int(queued),
+            project_id=project.id,
+            keyword=keyword.word,
+            consent=keyword.kind if changed else None,
+        )
 
     unanswerable = opted_out or (
         await replies.destination_refusal(session, project.id, text.channel, text.to_number, text.from_number)
@@ -112,7 +119,7 @@ async def handle_inbound(session: AsyncSession, text: InboundText, policy: Inbou
     if unanswerable:
         conversation_id = open_conversation.id if open_conversation is not None else None
         message_id = await messaging.store_inbound(session, text, project.id, conversation_id)
-        return InboundResult(InboundOutcome.IGNORED, message_id, conversation_id)
+        return InboundResult(InboundOutcome.IGNORED, message_id, conversation_id, project_id=project.id)
 
     if open_conversation is not None and open_conversation.answered_by == AnsweredBy.NOBODY:
         return await _keep_unanswered(session, text, project, open_conversation)
@@ -120,7 +127,7 @@ async def handle_inbound(session: AsyncSession, text: InboundText, policy: Inbou
         conversation_id = open_conversation.id
     elif latest is not None and project.conversations.after_timeout is AfterTimeout.STORE_ONLY:
         message_id = await messaging.store_inbound(session, text, project.id, latest.id)
-        return InboundResult(InboundOutcome.IGNORED, message_id, latest.id)
+        return InboundResult(InboundOutcome.IGNORED, message_id, latest.id, project_id=project.id)
     else:
         conversation_id = await open_on_inbound(session, key, project.agent, now)
 
@@ -129,7 +136,7 @@ async def handle_inbound(session: AsyncSession, text: InboundText, policy: Inbou
     await jobs_repository.schedule(
         session, conversation_id, JobKind.TURN, now + timedelta(seconds=policy.debounce_seconds), now
     )
-    return InboundResult(InboundOutcome.TURN, message_id, conversation_id)
+    return InboundResult(InboundOutcome.TURN, message_id, conversation_id, project_id=project.id)
 
 
 async def _session_for(
@@ -187,19 +194,20 @@ async def _answer_keyword(
     word: str,
     open_conversation: Conversation | None,
     now: datetime,
-) -> tuple[AutoReply, str] | None:
-    """Apply a keyword; the answer it asks for, or None when nothing is to be sent."""
+) -> tuple[tuple[AutoReply, str] | None, bool]:
+    """Apply a keyword: the answer it asks for (None when nothing is to be sent), and whether it changed
+    the person's consent."""
     settings = project.conversations
     if kind is KeywordKind.OPT_OUT:
         if open_conversation is not None:
             await end(session, open_conversation.id, EndReason.OPTED_OUT, now)
         newly = await compliance.opt_out(session, project.id, key.user_number, word, now)
         # One confirmation: a repeated STOP from an opted-out number gets none.
-        return (AutoReply.OPT_OUT, settings.opt_out_text) if newly else None
+        return ((AutoReply.OPT_OUT, settings.opt_out_text) if newly else None), newly
     if kind is KeywordKind.OPT_IN:
-        await compliance.opt_in(session, project.id, key.user_number)
-        return AutoReply.OPT_IN, settings.opt_in_text
-    return AutoReply.HELP, settings.help_text
+        changed = await compliance.opt_in(session, project.id, key.user_number)
+        return (AutoReply.OPT_IN, settings.opt_in_text), changed
+    return (AutoReply.HELP, settings.help_text), False
 
 
 async def _engage(

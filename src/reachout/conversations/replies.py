@@ -12,6 +12,7 @@ and timeout text all go through `queue_reply`:
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from reachout.compliance import service as compliance
 from reachout.compliance.service import AutoReply
 from reachout.delivery.channels import Channel
 from reachout.errors import ErrorCode, ReachoutError
+from reachout.kit.after_commit import log_after_commit
 from reachout.logs import get_logger
 from reachout.messaging import service as messaging
 from reachout.messaging.schemas import ConversationText
@@ -64,28 +66,24 @@ async def queue_reply(
         session, text.project_id, text.to_number
     ):
         return False
+    ids: dict[str, object] = {"conversation_id": text.conversation_id, "project_id": text.project_id}
+    shown_kind = "reply" if kind is None else kind  # none: the agent's reply, the warning, the timeout text
     refusal = await destination_refusal(
         session, text.project_id, text.channel, text.from_number, text.to_number
     )
     if refusal is not None:
-        log.info(
-            "automatic reply not sent: the destination gates refuse it",
-            project=text.project_id,
-            conversation=text.conversation_id,
-            reason=refusal.code.value,
-            kind=None if kind is None else kind.value,
-        )
+        event = "automatic reply not sent: the destination gates refuse it"
+        fields = ids | {"kind": shown_kind, "reason": refusal.code.value}
+        log_after_commit(session, log, [(logging.INFO, event, fields)])
         return False
     if kind is not None and not await compliance.may_auto_reply(
         session, text.project_id, text.to_number, kind, now, window_seconds
     ):
-        log.info(
-            "automatic reply not sent: one already went to this person within the window",
-            project=text.project_id,
-            conversation=text.conversation_id,
-            kind=kind.value,
-            window_seconds=window_seconds,
-        )
+        event = "automatic reply not sent: one already went to this person within the window"
+        fields = ids | {"kind": shown_kind, "window_seconds": window_seconds}
+        log_after_commit(session, log, [(logging.INFO, event, fields)])
         return False
-    await messaging.queue_texts(session, [text], now)
+    [message_id] = await messaging.queue_texts(session, [text], now)
+    fields = {"message_id": message_id, **ids, "kind": shown_kind}
+    log_after_commit(session, log, [(logging.INFO, "reply queued", fields)])
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -22,11 +23,14 @@ from reachout.conversations.schemas import (
 )
 from reachout.delivery.channels import Channel
 from reachout.delivery.failures import failure_for
+from reachout.kit.after_commit import log_after_commit
+from reachout.logs import get_logger
 from reachout.messaging import service as messaging
 from reachout.messaging.schemas import FailedMessage, MessageView, UseCaseSend
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.schemas import ProjectView
 
+log = get_logger("conversations")
 INACTIVITY_JOBS = (JobKind.WARN, JobKind.EXPIRE)
 
 
@@ -128,6 +132,10 @@ async def end(
     await jobs_repository.cancel(session, conversation_id, (JobKind.TURN, *INACTIVITY_JOBS))
     recorded = {"reason": reason, **(details or {})}
     await repository.add_event(session, conversation_id, EventKind.ENDED, recorded, now)
+    fields = {"conversation_id": conversation_id, "reason": reason}
+    if details is not None and "message_id" in details:
+        fields["message_id"] = details["message_id"]  # the greeting that could not be delivered
+    log_after_commit(session, log, [(logging.INFO, "conversation ended", fields)])
 
 
 async def end_undeliverable(session: AsyncSession, failed: Sequence[FailedMessage]) -> list[str]:

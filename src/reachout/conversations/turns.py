@@ -11,6 +11,7 @@ anywhere means the job fires again later.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.agents.base import AgentTurn, ConversationView, EndReason, Line, Speaker
-from reachout.agents.registry import AgentRegistry
+from reachout.agents.registry import AgentRegistry, kind_of
 from reachout.compliance import service as compliance
 from reachout.compliance.service import AutoReply
 from reachout.conversations import jobs_repository, replies, repository
@@ -32,7 +33,7 @@ from reachout.kit import metrics
 from reachout.kit.clock import Clock
 from reachout.kit.jobs.leases import Lease
 from reachout.kit.jobs.retry import RetryStrategy
-from reachout.logs import get_logger
+from reachout.logs import describe_error, get_logger
 from reachout.messaging import service as messaging
 from reachout.messaging.models import Direction
 from reachout.messaging.schemas import ConversationText, MessageView
@@ -86,6 +87,13 @@ class ConversationWorker:
         async with self._database.write.begin() as session:
             jobs = await jobs_repository.claim(session, now, lease, self._policy.batch_size)
         metrics.observe(metrics.instruments().timer_lag_seconds, _lags(jobs, now))
+        if jobs:
+            log.debug(
+                "conversation jobs leased",
+                jobs=len(jobs),
+                lease=lease.token,
+                lease_until=lease.until.isoformat(),
+            )
         await asyncio.gather(*(self._fire(job) for job in jobs))
         return len(jobs)
 
@@ -97,7 +105,9 @@ class ConversationWorker:
                 else:
                     await self._timer(job)
             except Exception:  # one job's bug must not stop the others; its lease expires and it runs again
-                log.exception("conversation job failed", job=job.id, kind=job.kind)
+                log.exception(
+                    "conversation job failed", job=job.id, kind=job.kind, conversation_id=job.conversation_id
+                )
 
     # --- the agent's turn -------------------------------------------------------------------------------
 
@@ -107,17 +117,31 @@ class ConversationWorker:
         if prepared is None:
             await self._finish(job)
             return
+        asked = time.perf_counter()
         try:
             with metrics.agent_turn():
                 turn = await asyncio.wait_for(self._ask_agent(prepared), self._policy.agent_timeout_seconds)
         except Exception as error:  # the agent raised, timed out or is misconfigured: the text is never lost
             await self._agent_failed(job, prepared, error)
             return
+        latency_ms = round((time.perf_counter() - asked) * 1000, 1)
         async with self._database.write.begin() as session:
             if not await jobs_repository.still_leased(session, job):
+                log.debug("agent turn dropped: a newer text moved it", conversation_id=job.conversation_id)
                 return
             await self._apply(session, prepared, turn)
             await jobs_repository.finish(session, job)
+        log.info(
+            "agent turn",
+            conversation_id=prepared.conversation.id,
+            project_id=prepared.project.id,
+            agent=kind_of(prepared.conversation.agent or prepared.project.agent),
+            latency_ms=latency_ms,
+            texts=len(prepared.pending),
+            replied=bool(turn.reply),
+            ended=turn.end,
+            attempt=job.attempts,
+        )
 
     async def _prepare(self, session: AsyncSession, job: LeasedJob) -> _TurnInput | None:
         conversation = await repository.get(session, job.conversation_id)
@@ -201,18 +225,22 @@ class ConversationWorker:
             if retry_at is not None:
                 log.warning(
                     "agent turn failed; retrying",
+                    conversation_id=prepared.conversation.id,
+                    project_id=prepared.project.id,
                     job=job.id,
                     attempt=job.attempts,
+                    delay_seconds=round((retry_at - now).total_seconds(), 3),
                     retry_at=retry_at.isoformat(),
-                    error=repr(error),
+                    error=describe_error(error),
                 )
                 await jobs_repository.retry(session, job, retry_at)
                 return
             log.error(
                 "agent turn failed for good; fallback text sent",
-                conversation=prepared.conversation.id,
+                conversation_id=prepared.conversation.id,
+                project_id=prepared.project.id,
                 attempts=job.attempts,
-                error=repr(error),
+                error=describe_error(error),
                 reason=EndReason.AGENT_FAILED,
             )
             details = {"attempts": job.attempts, "error": repr(error)[:500]}
@@ -232,28 +260,45 @@ class ConversationWorker:
     async def _timer(self, job: LeasedJob) -> None:
         now = self._clock.now()
         async with self._database.write.begin() as session:
-            if not await jobs_repository.still_leased(session, job):
-                return
-            await jobs_repository.finish(session, job)
-            conversation = await repository.get(session, job.conversation_id, lock=True)
-            if conversation is None or conversation.status != ConversationStatus.OPEN:
-                return
-            project = await tenancy.project(session, conversation.project_id)
-            if project is None:
-                return
-            settings = project.conversations.inactivity
-            opted_out = await compliance.is_opted_out(session, project.id, conversation.user_number)
-            if opted_out:
-                await end(session, conversation.id, EndReason.OPTED_OUT, now)
-            elif job.kind == JobKind.WARN:
-                await replies.queue_reply(session, _text(conversation, settings.warning_message), now)
-                expire_at = now + timedelta(seconds=settings.end_after_warning_seconds)
-                await jobs_repository.schedule(session, conversation.id, JobKind.EXPIRE, expire_at, now)
-            else:
-                # A conversation nobody answers ends as quietly as it went: no text the project did not send.
-                if settings.timeout_message is not None and conversation.answered_by == AnsweredBy.AGENT:
-                    await replies.queue_reply(session, _text(conversation, settings.timeout_message), now)
-                await end(session, conversation.id, EndReason.INACTIVITY, now)
+            fired = await self._fire_timer(session, job, now)
+        if fired is not None:
+            project_id, outcome = fired
+            log.info(
+                "conversation timer fired",
+                conversation_id=job.conversation_id,
+                project_id=project_id,
+                timer=job.kind,
+                outcome=outcome,
+            )
+
+    async def _fire_timer(
+        self, session: AsyncSession, job: LeasedJob, now: datetime
+    ) -> tuple[str | None, str] | None:
+        """Fire an inactivity timer: its conversation's project and what it did; None if it did not fire."""
+        if not await jobs_repository.still_leased(session, job):
+            return None
+        await jobs_repository.finish(session, job)
+        conversation = await repository.get(session, job.conversation_id, lock=True)
+        if conversation is None or conversation.status != ConversationStatus.OPEN:
+            return None, "conversation_closed"
+        project = await tenancy.project(session, conversation.project_id)
+        if project is None:
+            return None, "project_gone"
+        settings = project.conversations.inactivity
+        opted_out = await compliance.is_opted_out(session, project.id, conversation.user_number)
+        if opted_out:
+            await end(session, conversation.id, EndReason.OPTED_OUT, now)
+            return project.id, "ended_opted_out"
+        if job.kind == JobKind.WARN:
+            await replies.queue_reply(session, _text(conversation, settings.warning_message), now)
+            expire_at = now + timedelta(seconds=settings.end_after_warning_seconds)
+            await jobs_repository.schedule(session, conversation.id, JobKind.EXPIRE, expire_at, now)
+            return project.id, "warning_queued"
+        # A conversation nobody answers ends as quietly as it went: no text the project did not send.
+        if settings.timeout_message is not None and conversation.answered_by == AnsweredBy.AGENT:
+            await replies.queue_reply(session, _text(conversation, settings.timeout_message), now)
+        await end(session, conversation.id, EndReason.INACTIVITY, now)
+        return project.id, "ended_inactivity"
 
     async def _restart_inactivity(
         self, session: AsyncSession, conversation_id: str, project: ProjectView, now: datetime

@@ -80,6 +80,14 @@ def describe_database(url: str) -> str:
     return f'the PostgreSQL database "{parsed.database or parsed.username or ""}" on {where}'
 
 
+def url_without_secrets(url: str) -> str:
+    """A database URL as a log line may show it: driver, user, host, port and database, no password (and no
+    query, where a password may be given too)."""
+    parsed = make_url(normalized_url(url))
+    bare = URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database)
+    return bare.render_as_string(hide_password=False)
+
+
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reachout.errors import ReachoutError
-from reachout.logs import get_logger
+from reachout.logs import describe_error, get_logger
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -85,7 +85,10 @@ class GroupCommitter(Generic[C, R]):
                 else:
                     _settle(batch[0][1], error)
                 return
-            log.warning("batch failed; retrying its commands one by one", size=len(batch), error=repr(error))
+            # Scrubbed: a database error's message may echo the rows it refused (a person's number).
+            log.warning(
+                "batch failed; retrying its commands one by one", size=len(batch), error=describe_error(error)
+            )
             for item in batch:
                 await self._commit([item])
             return

@@ -1,10 +1,12 @@
-"""HTTP plumbing shared by every dialect: the request body size limit, gated mounts, refusals (and bugs) in
-a dialect's shape, and the last word on a failure nothing else answered."""
+"""HTTP plumbing shared by every dialect: the access log, the request body size limit, gated mounts, refusals
+(and bugs) in a dialect's shape, and the last word on a failure nothing else answered."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
@@ -17,11 +19,67 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reachout import logs
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit.docs import answer
 from reachout.logs import get_logger
 
 log = get_logger("http")
+access = get_logger("access")
+
+# Polled by load balancers and orchestrators every few seconds: their lines are detail, not traffic.
+QUIET_PATHS = frozenset({"/healthz"})
+MAX_LOGGED_PATH_CHARS = 200
+
+
+class AccessLog:
+    """ASGI middleware, outermost: one line per request — method, path, status, latency in ms, and the
+    account its key authenticated (never the key, a header or the query string).
+
+    The path is the route's template (`/sandbox/handsets/{number}/messages`), so a value in the path is never
+    logged; a path no route matched is logged with anything shaped like a phone number taken out.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: int | None = None
+
+        async def tracked(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with logs.request_facts() as facts:
+            try:
+                await self._app(scope, receive, tracked)
+            finally:
+                raw_path: str = scope["path"]
+                level = logging.DEBUG if raw_path in QUIET_PATHS else logging.INFO
+                logger = access.bind()  # once: the module's logger looks its configuration up on every call
+                if logger.is_enabled_for(level):
+                    logger.log(
+                        level,
+                        "http request",
+                        method=scope.get("method"),
+                        path=_route_path(scope),
+                        status=status,  # None: the client left before any answer
+                        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                        account_id=facts.account_id,
+                    )
+
+
+def _route_path(scope: Scope) -> str:
+    template = getattr(scope.get("route"), "path", None)
+    if isinstance(template, str):
+        return template
+    return logs.scrub_message(scope["path"])[:MAX_LOGGED_PATH_CHARS]
 
 
 class ErrorDetail(BaseModel):
@@ -188,8 +246,8 @@ def refusals_as(render: Callable[[ReachoutError], Response]) -> type[APIRoute]:
 
 
 class UnexpectedErrors:
-    """ASGI middleware, outermost: a failure no route answered becomes a 500 `{"detail"}` with
-    `connection: close`, logged without its locals or the data it carried (`reachout.logs`).
+    """ASGI middleware, outermost but for the access log: a failure no route answered becomes a 500
+    `{"detail"}` with `connection: close`, logged without its locals or the data it carried (`reachout.logs`).
 
     Without it the server would log the raw traceback itself, and close a keep-alive connection its client
     was told it could reuse, so the client's next request would meet a reset.

@@ -2,7 +2,7 @@
 
 Under `reachout serve` the API and its worker child are two processes behind one `/metrics`: the multiprocess
 mode of prometheus-client keeps each process's values in files under `PROMETHEUS_MULTIPROC_DIR`, and a scrape
-adds them up. What a transaction counts is kept on its session and added once it commits (`when_committed`).
+adds them up. What a transaction counts is kept on its session and added once it commits (`kit.after_commit`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,8 +23,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 from prometheus_client.registry import Collector
 from sqlalchemy.event import listen
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reachout.logs import get_logger
@@ -142,33 +141,6 @@ def observe(histogram: Histogram, observations: Iterable[tuple[str, float]]) -> 
     """Observe each (label, value) in the histogram's child for that label."""
     for label, value in observations:
         histogram.labels(label).observe(value)
-
-
-# --- counting with a transaction ----------------------------------------------------------------------------
-
-
-def when_committed(session: AsyncSession, callback: Callable[[], None]) -> None:
-    """Run `callback` once the session's transaction (begun already) commits; never if it rolls back."""
-    # After the commit, a rolled-back batch counts nothing and the counting runs outside the transaction,
-    # which on SQLite holds the one write lock.
-    session.info.setdefault(_PENDING, []).append(callback)
-
-
-def _committed(session: Session) -> None:
-    for callback in session.info.pop(_PENDING, ()):
-        try:
-            callback()
-        except Exception:  # the commit happened: a counting bug must not make its caller think otherwise
-            log.exception("counting a committed transaction failed")
-
-
-def _ended(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # rolled back or closed unfinished: what it counted never happened
-        session.info.pop(_PENDING, None)
-
-
-listen(Session, "after_commit", _committed)
-listen(Session, "after_transaction_end", _ended)
 
 
 # --- what is timed and watched ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Nothing here commits: the dispatcher owns the claim's transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,16 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.carriers.base import Accepted
 from reachout.delivery.failures import VALIDITY_EXPIRED, CarrierFailure
+from reachout.kit.after_commit import LogLine, log_after_commit
 from reachout.kit.clock import Clock
 from reachout.kit.jobs.leases import Lease
+from reachout.logs import get_logger
 from reachout.messaging import repository
 from reachout.messaging.release import release
 from reachout.messaging.reports import DeliveryFailures, apply_statuses, failure_report
-from reachout.messaging.schemas import ClaimedMessage, MessageChange
+from reachout.messaging.schemas import ClaimedMessage, DueMessage, MessageChange
 from reachout.routing import pacing
 from reachout.routing import service as routing
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.schemas import SenderProfile
+
+log = get_logger("dispatcher")
 
 # Time for a claim to commit before its paced messages may go (see `routing.pacing.plan`).
 PACING_LEAD_SECONDS = 0.05
@@ -101,7 +106,59 @@ async def claim(
     claimed = await repository.lease(session, slots, taken)
     await repository.defer(session, {slot.id: _instant(slot.at) for slot in plan.deferred})
     await fail(session, plan.expired, VALIDITY_EXPIRED, now, owner, failures=failures)
+    if log.is_enabled_for(logging.DEBUG):
+        paced = {message.id for message in due if _lines(senders.get(message.from_number or ""))}
+        log_after_commit(session, log, _claim_lines(looked_at, released.held, plan, paced, taken, now))
     return Claim(claimed, senders, looked_at, taken, released.services)
+
+
+def _claim_lines(
+    looked_at: int,
+    held: Sequence[tuple[DueMessage, datetime]],
+    plan: pacing.Plan,
+    paced: set[str],
+    lease: Lease,
+    now: datetime,
+) -> list[LogLine]:
+    """What a claim decided, for the debug log: its sizes and lease, then each pacing decision."""
+    lines: list[LogLine] = [
+        (
+            logging.DEBUG,
+            "dispatch claimed",
+            {
+                "looked_at": looked_at,
+                "leased": len(plan.slots),
+                "deferred": len(plan.deferred),
+                "held": len(held),
+                "expired": len(plan.expired),
+                "lease": lease.token,
+                "lease_until": lease.until.isoformat(),
+            },
+        )
+    ]
+    at = now.timestamp()
+    lines.extend(
+        (logging.DEBUG, "message paced", {"message_id": slot.id, "wait_ms": round((slot.at - at) * 1000)})
+        for slot in plan.slots
+        if slot.id in paced
+    )
+    lines.extend(
+        (
+            logging.DEBUG,
+            "message deferred by its sender's pace",
+            {
+                "message_id": slot.id,
+                "until": _instant(slot.at).isoformat(),
+                "in_seconds": round(slot.at - at, 3),
+            },
+        )
+        for slot in plan.deferred
+    )
+    lines.extend(
+        (logging.DEBUG, "message held for quiet hours", {"message_id": m.id, "until": opens.isoformat()})
+        for m, opens in held
+    )
+    return lines
 
 
 def _lines(sender: SenderProfile | None) -> tuple[pacing.Line, ...]:

@@ -8,6 +8,7 @@ commits.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
@@ -22,7 +23,8 @@ from reachout.carriers.base import StatusReport
 from reachout.compliance import service as compliance
 from reachout.delivery.failures import CarrierFailure, failure_for
 from reachout.delivery.status import MessageStatus, TransitionOutcome, decide
-from reachout.kit import metrics
+from reachout.kit.after_commit import after_commit
+from reachout.logs import get_logger
 from reachout.messaging import repository, tallies
 from reachout.messaging.schemas import FailedMessage, MessageChange, MessageState, StatusEvent
 
@@ -36,6 +38,11 @@ _CARRIER_HAS_IT = frozenset(
     }
 )
 _ENDED_BADLY = frozenset({MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.CANCELED})
+
+log = get_logger("status")
+# Where a message ends is a step of its life (info); the moves before it are detail (debug).
+_ENDED = frozenset({*_ENDED_BADLY, MessageStatus.DELIVERED, MessageStatus.READ})
+_EVENTS = {status: f"message {status.value}" for status in MessageStatus}
 
 
 class DeliveryFailures(Protocol):
@@ -71,14 +78,19 @@ async def apply_statuses(
     events: list[StatusEvent] = []
     outcomes: list[TransitionOutcome | None] = []
     failed: list[FailedMessage] = []
+    noted: list[_Noted] = []  # turned into log lines after the commit, outside the transaction
+    logging_on = log.is_enabled_for(logging.INFO) or log.is_enabled_for(logging.DEBUG)
     for report, message_id in zip(reports, targets, strict=True):
         if message_id is None:
             outcomes.append(None)
             continue
         state = current[message_id]
         outcome, change = _transition(state, report)
+        opted_out = False
         if outcome is TransitionOutcome.APPLIED and report.error_code is not None:
-            await _opt_out_if_carrier_says(session, state, report)
+            opted_out = await _opt_out_if_carrier_says(session, state, report)
+        if logging_on:
+            noted.append((state, report, outcome, opted_out))
         if change.errored_at is not None and state.conversation_id is not None:
             failed.append(
                 FailedMessage(
@@ -103,10 +115,53 @@ async def apply_statuses(
         outcomes.append(outcome)
     await repository.apply_changes(session, list(changes.values()))
     await repository.insert_events(session, events)
+    if noted:  # before what the failures lead to (a conversation ended), as they happen in that order
+        after_commit(session, partial(_log_reports, noted))
     if failures is not None and failed:
         await failures.failed(session, failed)
-    metrics.when_committed(session, partial(tallies.count_changes, changes, current))
+    after_commit(session, partial(tallies.count_changes, changes, current))
     return outcomes
+
+
+# A report as applied: the state it was judged against, the report, the outcome, whether it opted out.
+_Noted = tuple[MessageState, StatusReport, TransitionOutcome, bool]
+
+
+def _log_reports(noted: Sequence[_Noted]) -> None:
+    """A line per report: where a message ended and a carrier's opt-out (info); a move before the end or a
+    dropped report (debug). The dispatcher's own `sending` is its hand-off, logged with the carrier."""
+    bound = log.bind()  # once for the batch
+    info, debug = bound.is_enabled_for(logging.INFO), bound.is_enabled_for(logging.DEBUG)
+    for state, report, outcome, opted_out in noted:
+        if opted_out and info:
+            bound.info("opt-out recorded", **_ids(state, report), reason=f"carrier:{report.error_code}")
+        if outcome is not TransitionOutcome.APPLIED:
+            if debug:
+                bound.debug(
+                    "status report dropped", **_fields(state, report), outcome=outcome, current=state.status
+                )
+        elif report.status in _ENDED:
+            if info:
+                bound.info(_EVENTS[report.status], **_fields(state, report))
+        elif debug and not (report.status is MessageStatus.SENDING and report.source == "dispatcher"):
+            bound.debug(_EVENTS[report.status], **_fields(state, report))
+
+
+def _ids(state: MessageState, report: StatusReport) -> dict[str, object]:
+    return {
+        "message_id": state.id,
+        "conversation_id": state.conversation_id,
+        "carrier_sid": report.sid or state.carrier_sid,
+        "project_id": state.project_id,
+    }
+
+
+def _fields(state: MessageState, report: StatusReport) -> dict[str, object]:
+    fields = _ids(state, report) | {"status": report.status, "source": report.source}
+    if report.error_code is not None:
+        fields["error_code"] = report.error_code
+        fields["error"] = failure_for(report.error_code).description
+    return fields
 
 
 def failure_report(message_id: str, failure: CarrierFailure, now: datetime, worker: str) -> StatusReport:
@@ -154,13 +209,15 @@ def _merged(earlier: MessageChange | None, later: MessageChange) -> MessageChang
     return replace(earlier, **newer)
 
 
-async def _opt_out_if_carrier_says(session: AsyncSession, state: MessageState, report: StatusReport) -> None:
-    """A carrier that refuses a send because the person unsubscribed (21610) knows what we must record."""
+async def _opt_out_if_carrier_says(session: AsyncSession, state: MessageState, report: StatusReport) -> bool:
+    """A carrier that refuses a send because the person unsubscribed (21610) knows what we must record;
+    whether this recorded a new opt-out."""
     assert report.error_code is not None
-    if state.project_id is not None and failure_for(report.error_code).opts_out:
-        await compliance.opt_out(
-            session, state.project_id, state.to_number, f"carrier:{report.error_code}", report.occurred_at
-        )
+    if state.project_id is None or not failure_for(report.error_code).opts_out:
+        return False
+    return await compliance.opt_out(
+        session, state.project_id, state.to_number, f"carrier:{report.error_code}", report.occurred_at
+    )
 
 
 def _transition(state: MessageState, report: StatusReport) -> tuple[TransitionOutcome, MessageChange]:

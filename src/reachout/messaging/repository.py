@@ -183,6 +183,7 @@ async def lease(session: AsyncSession, send_at: Mapping[str, datetime], lease: L
             Message.content_sid,
             Message.content_variables,
             Message.use_case_id,
+            Message.conversation_id,
         ),
     )
     claimed = [
@@ -200,6 +201,7 @@ async def lease(session: AsyncSession, send_at: Mapping[str, datetime], lease: L
             content_sid=row.content_sid,
             content_variables=row.content_variables,
             use_case_id=row.use_case_id,
+            conversation_id=row.conversation_id,
         )
         for row in result
     ]

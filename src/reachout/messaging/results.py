@@ -7,6 +7,7 @@ first whether it already has the message, so a send that did happen is still rec
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -15,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.carriers.base import Accepted, CarrierUnavailable, Rejected, StatusReport
 from reachout.delivery.failures import CARRIER_UNAVAILABLE, SENDER_NOT_CAPABLE, CarrierFailure
 from reachout.delivery.status import MessageStatus
-from reachout.kit import metrics
+from reachout.kit.after_commit import LogLine, after_commit, log_after_commit
 from reachout.kit.jobs.leases import Lease
 from reachout.kit.jobs.retry import RetryStrategy
-from reachout.logs import get_logger
+from reachout.logs import get_logger, last_digits
 from reachout.messaging import repository, tallies
 from reachout.messaging.reports import DeliveryFailures, apply_statuses, failure_report
 from reachout.messaging.schemas import MessageChange, SendOutcome, StatusEvent
@@ -40,15 +41,19 @@ async def record_send_results(
     held = await repository.held(session, [o.message.id for o in outcomes], lease.token)
     late = [o.message.id for o in outcomes if o.message.id not in held]
     if late:
-        log.warning("send results after the lease ended dropped", messages=late, lease=lease.token)
+        log.warning("send results after the lease ended dropped", message_ids=late, lease=lease.token)
     retry_events: list[StatusEvent] = []
     changes: dict[str, MessageChange] = {}
     reports: list[StatusReport] = []
+    lines: list[LogLine] = []
+    info, debug = log.is_enabled_for(logging.INFO), log.is_enabled_for(logging.DEBUG)
     for outcome in outcomes:
         claimed, result = outcome.message, outcome.result
         if claimed.id not in held:
             continue
         if isinstance(result, Accepted):
+            if info:
+                lines.append((logging.INFO, "message handed off", _handed_off(outcome, result)))
             changes[claimed.id] = MessageChange(
                 claimed.id, carrier=outcome.carrier, carrier_sid=result.sid, settled=True
             )
@@ -73,13 +78,49 @@ async def record_send_results(
                     claimed.id, MessageStatus.QUEUED, "retry", "dispatcher", now, failure.code, details
                 )
             )
+            if debug:
+                delay = round((retry_at - now).total_seconds(), 3)
+                lines.append(
+                    (logging.DEBUG, "send retry scheduled", _retry(outcome, failure, delay, retry_at))
+                )
             continue
         changes[claimed.id] = MessageChange(claimed.id, carrier=outcome.carrier, settled=True)
         reports.append(failure_report(claimed.id, failure, now, lease.owner))
     await repository.insert_events(session, retry_events)
     await apply_statuses(session, reports, also=changes, failures=failures)
-    metrics.when_committed(session, lambda: tallies.count_retries(retry_events, outcomes))
+    after_commit(session, lambda: tallies.count_retries(retry_events, outcomes))
+    log_after_commit(session, log, lines)
     return len(held)
+
+
+def _handed_off(outcome: SendOutcome, accepted: Accepted) -> dict[str, object]:
+    claimed = outcome.message
+    return {
+        "message_id": claimed.id,
+        "conversation_id": claimed.conversation_id,
+        "carrier_sid": accepted.sid,
+        "project_id": claimed.project_id,
+        "carrier": outcome.carrier,
+        "sender": last_digits(claimed.from_number),
+        "attempt": claimed.attempts,
+    }
+
+
+def _retry(
+    outcome: SendOutcome, failure: CarrierFailure, delay_seconds: float, retry_at: datetime
+) -> dict[str, object]:
+    claimed = outcome.message
+    return {
+        "message_id": claimed.id,
+        "conversation_id": claimed.conversation_id,
+        "project_id": claimed.project_id,
+        "carrier": outcome.carrier,
+        "attempt": claimed.attempts,
+        "error_code": failure.code,
+        "error": failure.description,
+        "delay_seconds": delay_seconds,
+        "retry_at": retry_at.isoformat(),
+    }
 
 
 def _failure_of(result: Rejected | CarrierUnavailable | None) -> tuple[CarrierFailure, float | None]:

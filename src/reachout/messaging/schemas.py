@@ -143,6 +143,7 @@ class ClaimedMessage:
     content_sid: str | None = None
     content_variables: dict[str, str] | None = None
     use_case_id: str | None = None
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """What messaging counts: accepts, hand-offs, deliveries, failures, retries; once their transaction commits.
 
-Each function here runs after the commit (`kit.metrics.when_committed`), outside any write lock, and adds one
+Each function here runs after the commit (`kit.after_commit`), outside any write lock, and adds one
 increment per label set of its batch. Labels are bounded: projects, carriers and senders as provisioned, and
 error codes from the failure catalogue (any other code is `other`); never a recipient or a message id.
 """

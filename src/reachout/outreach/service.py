@@ -9,6 +9,7 @@ the use case's `replies` says). Nothing here commits: the group committer owns t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -22,7 +23,8 @@ from reachout.conversations.schemas import Opening, SessionKey, UsersSessions, n
 from reachout.delivery.channels import Channel
 from reachout.delivery.status import MessageStatus
 from reachout.errors import ErrorCode, ReachoutError
-from reachout.kit import metrics
+from reachout.kit.after_commit import LogLine, after_commit, log_after_commit
+from reachout.logs import get_logger
 from reachout.messaging import service as messaging
 from reachout.messaging import tallies
 from reachout.messaging.models import Direction, SendPriority
@@ -40,6 +42,8 @@ from reachout.routing import service as routing
 from reachout.routing.selection import choose_sender
 from reachout.tenancy import service as tenancy
 from reachout.tenancy.schemas import ProjectView, UseCaseView
+
+log = get_logger("outreach")
 
 
 async def plan_greeting(
@@ -191,8 +195,39 @@ async def accept_first_messages(
         outcomes.append(AcceptedMessage(message_id, None if opening is None else opening.id, sender, now))
     await conversations.open_sessions(session, openings, now, known)
     await messaging.queue(session, messages)
-    metrics.when_committed(session, partial(tallies.count_accepted, messages))
+    after_commit(session, partial(tallies.count_accepted, messages))
+    log_after_commit(session, log, _accept_lines(requests, outcomes))
     return outcomes
+
+
+def _accept_lines(
+    requests: Sequence[OutboundRequest], outcomes: Sequence[AcceptedMessage | ReachoutError]
+) -> list[LogLine]:
+    """A line per message accepted, and (debug) per request refused in the accepting transaction."""
+    lines: list[LogLine] = []
+    if log.is_enabled_for(logging.INFO):
+        lines.extend(
+            (
+                logging.INFO,
+                "message accepted",
+                {
+                    "message_id": outcome.message_id,
+                    "conversation_id": outcome.conversation_id,
+                    "project_id": request.project_id,
+                    "use_case_id": request.use_case_id,
+                    "channel": request.channel,
+                },
+            )
+            for request, outcome in zip(requests, outcomes, strict=True)
+            if isinstance(outcome, AcceptedMessage)
+        )
+    if log.is_enabled_for(logging.DEBUG):
+        lines.extend(
+            (logging.DEBUG, "message refused", {"project_id": request.project_id, "code": outcome.code})
+            for request, outcome in zip(requests, outcomes, strict=True)
+            if isinstance(outcome, ReachoutError)
+        )
+    return lines
 
 
 async def _greeting_senders(

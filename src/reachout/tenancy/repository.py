@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, delete, or_, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.kit.gcra import Rate
@@ -193,6 +193,14 @@ async def carriers_beside(session: AsyncSession, number: str) -> set[str]:
 async def carriers_in_use(session: AsyncSession) -> set[str]:
     """Every carrier some provisioned number sends through."""
     return set((await session.execute(select(PhoneNumber.carrier).distinct())).scalars())
+
+
+async def provisioned(session: AsyncSession) -> tuple[int, int, int]:
+    """How many projects, numbers and agents (projects whose `agent:` names one) are provisioned."""
+    agents = [agent for agent in (await session.execute(select(Project.agent))).scalars() if agent]
+    numbers = (await session.execute(select(func.count()).select_from(PhoneNumber))).scalar_one()
+    projects = (await session.execute(select(func.count()).select_from(Project))).scalar_one()
+    return int(projects), int(numbers), len(agents)
 
 
 async def lock_rate_states(session: AsyncSession, project_ids: Sequence[str]) -> dict[str, float]:

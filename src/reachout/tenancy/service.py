@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.kit import gcra
+from reachout.logs import note_account
 from reachout.tenancy import repository
 from reachout.tenancy.keys import WELL_KNOWN_KEYS, hash_secret, weakness
 from reachout.tenancy.schemas import ProjectView, SenderLimit, SenderProfile, UseCaseView
@@ -90,6 +91,7 @@ class Directory:
         )
         if account_id is None:
             raise ReachoutError(ErrorCode.UNAUTHENTICATED, "Invalid API key.")
+        note_account(account_id)  # the request's access log line names the account, never the key
         return account_id
 
     async def project_for_connector(self, account_id: str, connector_id: str) -> ProjectView:
@@ -243,6 +245,20 @@ def _decide(
                 )
             )
     return verdicts, state
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """What is provisioned, counted (for the start-up line)."""
+
+    projects: int
+    numbers: int
+    agents: int
+
+
+async def provisioned(session: AsyncSession) -> Provisioned:
+    """How many projects, numbers and agents are provisioned."""
+    return Provisioned(*await repository.provisioned(session))
 
 
 async def project(session: AsyncSession, project_id: str) -> ProjectView | None:
