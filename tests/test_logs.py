@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reachout import logs
 from tests.support.provisioning import API_KEY, CONNECTOR, USER
@@ -132,3 +134,25 @@ async def test_no_request_logs_an_api_key(
     assert "outbound-sms" in everything and "api_keys" in everything
     for key in (wrong_key, API_KEY):
         assert key not in everything
+
+
+RENDERED_BY_POSITION = ("event", "level", "timestamp", "exception")
+
+
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z_]{1,12}", fullmatch=True).filter(
+            lambda k: k not in ("event", "level", "timestamp")
+        ),
+        st.one_of(st.text(max_size=20), st.integers(), st.none(), st.floats(allow_nan=False)),
+        max_size=6,
+    ),
+    st.sampled_from(["info", "warning", "debug"]),
+    st.text(min_size=1, max_size=40),
+)
+def test_console_lines_look_as_structlogs_console_renderer_makes_them(
+    fields: dict[str, object], level: str, message: str
+) -> None:
+    event = {"timestamp": "2026-12-03T09:00:00.000000Z", "level": level, "event": message, **fields}
+    expected = structlog.dev.ConsoleRenderer(colors=False, sort_keys=False)(None, level, dict(event))
+    assert logs.render_console(None, level, dict(event)) == expected
