@@ -215,7 +215,6 @@ def configure(level: str = "INFO", *, json: bool = False) -> None:
     renderer: Any = structlog.processors.JSONRenderer() if json else render_console
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             render_exception,
