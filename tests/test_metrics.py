@@ -3,7 +3,6 @@ database's gauges move as they should, and nothing in a label names a recipient 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -18,12 +17,9 @@ from reachout.app import create_app
 from reachout.carriers.base import CarrierUnavailable
 from reachout.carriers.plugin import CarrierContext, CarrierPlugin
 from reachout.carriers.registry import FACTORIES, CarrierRegistry
-from reachout.carriers.sandbox.plugin import SandboxPlugin
 from reachout.kit.clock import FakeClock
-from reachout.phones.lookup import LineFacts, LineTypeLookup, LookupUnavailable
-from reachout.phones.numbers import PhoneNumber
-from tests.support.carriers import move_number
-from tests.support.chat import DEBOUNCE, Chat, ScriptedAgent, project_document, registry_of
+from tests.support.carriers import move_number, sandbox_without_lookup
+from tests.support.chat import DEBOUNCE, Chat, ScriptedAgent, chat_on, project_document, registry_of
 from tests.support.metrics import Samples, has, moved, scrape, value
 from tests.support.polyai import PATH
 from tests.support.provisioning import POLYAI_HEADERS, SENDER, USER
@@ -35,23 +31,6 @@ THROUGHPUT = 10.0  # the sender's pace, in segments per second
 DELIVERED_AFTER = 3.0  # the sandbox's delay from hand-off to the delivery report
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 DASHBOARD = DOCS.with_name("grafana-dashboard.json")
-
-
-class LookupDown:
-    """A line-type lookup that cannot answer: the send gates let the number through to the carrier."""
-
-    name = "down"
-
-    async def look_up(self, number: PhoneNumber) -> LineFacts:
-        raise LookupUnavailable("down for the test")
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-
-class SandboxWithoutLookup(SandboxPlugin):
-    def line_type_lookup(self) -> LineTypeLookup | None:
-        return LookupDown()
 
 
 class BusyCarrier:
@@ -68,30 +47,21 @@ def busy_plugin(_context: CarrierContext) -> CarrierPlugin | None:
     return CarrierRegistry.of_texts({"busy": BusyCarrier()}).plugin("busy")
 
 
-@contextlib.asynccontextmanager
-async def reachout(database_url: str, clock: FakeClock, agent: ScriptedAgent) -> AsyncIterator[Chat]:
-    """reachout with the scripted agent, a paced SENDER and a sandbox that cannot look lines up."""
-    settings = make_settings(
-        database_url,
-        debounce_seconds=DEBOUNCE,
-        sandbox_delivered_after_seconds=DELIVERED_AFTER,
-        metrics_cache_seconds=0.0,
-    )
-    carriers = {**FACTORIES, "sandbox": SandboxWithoutLookup, "busy": busy_plugin}
-    app = create_app(settings, clock=clock, run_worker=False, agents=registry_of(agent), carriers=carriers)
-    document = project_document()
-    document["accounts"][0]["projects"][0]["numbers"][0]["throughput_mps"] = THROUGHPUT
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
-            service = Service(runtime=app.state.runtime, client=client, clock=clock)
-            await service.provision(document)
-            yield Chat(service, agent)
-
-
 @pytest.fixture
 async def chat(database_url: str, clock: FakeClock, agent: ScriptedAgent) -> AsyncIterator[Chat]:
-    async with reachout(database_url, clock, agent) as built:
+    """reachout with the scripted agent, a paced SENDER and a sandbox that cannot look lines up."""
+    carriers = {**FACTORIES, "sandbox": sandbox_without_lookup, "busy": busy_plugin}
+    document = project_document()
+    document["accounts"][0]["projects"][0]["numbers"][0]["throughput_mps"] = THROUGHPUT
+    async with chat_on(
+        database_url,
+        clock,
+        agent,
+        document,
+        carriers=carriers,
+        sandbox_delivered_after_seconds=DELIVERED_AFTER,
+        metrics_cache_seconds=0.0,
+    ) as built:
         yield built
 
 

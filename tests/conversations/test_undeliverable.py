@@ -4,30 +4,23 @@ failed reply in a conversation the person took part in ends nothing."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from reachout.app import create_app
 from reachout.carriers.base import StatusReport
-from reachout.carriers.plugin import CarrierContext
 from reachout.carriers.registry import FACTORIES
-from reachout.carriers.sandbox.plugin import SandboxPlugin
 from reachout.conversations.models import Conversation, ConversationEvent
 from reachout.delivery.status import MessageStatus
 from reachout.kit.clock import FakeClock
 from reachout.messaging.models import Message
 from reachout.messaging.schemas import DEFAULT_VALIDITY_SECONDS
-from reachout.phones.lookup import LineFacts, LineTypeLookup, LookupUnavailable
-from reachout.phones.numbers import PhoneNumber
-from tests.support.chat import DEBOUNCE, Chat, ScriptedAgent, conversations, project_document, registry_of
+from tests.support.carriers import sandbox_without_lookup
+from tests.support.chat import DEBOUNCE, Chat, ScriptedAgent, chat_on, conversations, project_document
 from tests.support.polyai import PATH
 from tests.support.provisioning import API_KEY, POLYAI_HEADERS, SENDER, USER
-from tests.support.service import Service, make_settings
 
 INVALID = "+15005550001"  # the sandbox refuses it at the hand-off: 21211
 UNROUTABLE = "+15005550002"  # likewise: 21612
@@ -36,53 +29,11 @@ LANDLINE = "+14155550001"  # +1 NPA 555 00xx: the sandbox takes it, then reports
 BLAND_HEADERS = {"authorization": API_KEY}
 
 
-class LookupDown:
-    """A line-type lookup that cannot answer: the send gates send unchecked, so the carrier decides."""
-
-    name = "down"
-
-    async def look_up(self, number: PhoneNumber) -> LineFacts:
-        raise LookupUnavailable("down for the test")
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-
-class SandboxWithoutLookup(SandboxPlugin):
-    """The sandbox, its lookup out of service (as a real lookup may be), so its refusals reach the carrier."""
-
-    def line_type_lookup(self) -> LineTypeLookup | None:
-        return LookupDown()
-
-
-def without_lookup(context: CarrierContext) -> SandboxPlugin:
-    return SandboxWithoutLookup(context)
-
-
-@contextlib.asynccontextmanager
-async def chat_without_lookup(
-    database_url: str, clock: FakeClock, agent: ScriptedAgent
-) -> AsyncIterator[Chat]:
-    """reachout with the scripted agent, whose send gates cannot look lines up."""
-    settings = make_settings(database_url, debounce_seconds=DEBOUNCE, agent_retry_base_seconds=1.0)
-    app = create_app(
-        settings,
-        clock=clock,
-        run_worker=False,
-        agents=registry_of(agent),
-        carriers={**FACTORIES, "sandbox": without_lookup},
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://reachout.test") as client:
-            service = Service(runtime=app.state.runtime, client=client, clock=clock)
-            await service.provision(project_document())
-            yield Chat(service, agent)
-
-
 @pytest.fixture
 async def chat(database_url: str, clock: FakeClock, agent: ScriptedAgent) -> AsyncIterator[Chat]:
-    async with chat_without_lookup(database_url, clock, agent) as built:
+    """reachout with the scripted agent, whose send gates cannot look lines up."""
+    carriers = {**FACTORIES, "sandbox": sandbox_without_lookup}
+    async with chat_on(database_url, clock, agent, project_document(), carriers=carriers) as built:
         yield built
 
 

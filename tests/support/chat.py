@@ -16,6 +16,8 @@ from sqlalchemy import select
 from reachout.agents.base import Agent, AgentKind, AgentTurn, ConversationView, EndReason
 from reachout.agents.registry import AgentRegistry
 from reachout.app import create_app
+from reachout.carriers.plugin import CarrierFactory
+from reachout.carriers.registry import FACTORIES
 from reachout.conversations.models import Conversation
 from reachout.kit.clock import FakeClock
 from tests.support import pending
@@ -173,10 +175,11 @@ async def chat_on(
     agent: ScriptedAgent,
     document: dict[str, Any],
     registry: AgentRegistry | None = None,
+    carriers: Mapping[str, CarrierFactory] = FACTORIES,
     **settings: Any,
 ) -> AsyncIterator[Chat]:
     """reachout in this process, provisioned with `document`, its agent `agent` (or the agents of
-    `registry`); `settings` override ours."""
+    `registry`), its carriers built by `carriers`; `settings` override ours."""
     values: dict[str, Any] = {
         "debounce_seconds": DEBOUNCE,
         "agent_retry_base_seconds": 1.0,
@@ -187,6 +190,7 @@ async def chat_on(
         clock=clock,
         run_worker=False,
         agents=registry_of(agent) if registry is None else registry,
+        carriers=carriers,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
