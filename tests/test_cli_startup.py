@@ -207,6 +207,12 @@ def test_a_busy_port(busy_port: int, tmp_path: Path) -> None:
     assert not database.exists(), "a server that cannot listen touches no database"
 
 
+def test_a_busy_metrics_port_names_its_option(busy_port: int, tmp_path: Path, sqlite_template: Path) -> None:
+    env = reachout_env(databases.sqlite_copy(sqlite_template, tmp_path))
+    message = short_failure(run(["worker", "--metrics-port", str(busy_port)], env))
+    assert f"cannot listen on 127.0.0.1:{busy_port}" in message and "--metrics-port" in message, message
+
+
 # --- starting afresh ----------------------------------------------------------------------------------------
 
 

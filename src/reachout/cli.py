@@ -336,7 +336,7 @@ def worker(
             metrics.serve_http(metrics_host, metrics_port)
         except OSError as error:
             shown = f"[{metrics_host}]" if ":" in metrics_host else metrics_host
-            raise CannotListen(f"{shown}:{metrics_port}", error) from error
+            raise CannotListen(f"{shown}:{metrics_port}", error, "--metrics-port") from error
 
     async def main() -> None:
         follower = None

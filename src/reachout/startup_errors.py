@@ -24,10 +24,10 @@ class StartupMistake(Exception):
 class CannotListen(StartupMistake):
     """The server's address cannot be listened on (taken, not this machine's, not allowed)."""
 
-    def __init__(self, address: str, error: OSError) -> None:
+    def __init__(self, address: str, error: OSError, option: str = "--port") -> None:
         reason = (error.strerror or str(error)).lower()
         if error.errno == errno.EADDRINUSE:
-            reason += ": another server is using it; choose another --port"
+            reason += f": another server is using it; choose another {option}"
         super().__init__(f"cannot listen on {address}: {reason}")
 
 
