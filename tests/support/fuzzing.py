@@ -89,7 +89,6 @@ def running_server(
 def served_schema(
     base_url: str,
     *,
-    headers: Mapping[str, str] | None = None,
     credentials: Mapping[str, Mapping[str, str]] | None = None,
     max_examples: int = 150,
     max_examples_for: Mapping[str, int] | None = None,
@@ -97,10 +96,9 @@ def served_schema(
     checks: Sequence[str] = tuple(CHECKS),
     known: Mapping[str, Sequence[str | int]] | None = None,
 ) -> schemathesis.BaseSchema:
-    """The server's `/openapi.json` as schemathesis tests it: every request to `base_url` with `headers`
-    (fixed, never generated), `HOSTILE_VALUES` mixed in, at most `max_examples` generated cases per
-    operation in the fuzzing phase (`max_examples_for` by label: `{"GET /path": 60}`), derandomized (a
-    failure found once is found again), judged by `checks`.
+    """The server's `/openapi.json` as schemathesis tests it: every request to `base_url`, `HOSTILE_VALUES`
+    mixed in, at most `max_examples` generated cases per operation in the fuzzing phase (`max_examples_for`
+    by label: `{"GET /path": 60}`), derandomized (a failure found once is found again), judged by `checks`.
 
     `credentials` are the values of the document's security schemes, by scheme name (`{"AmigoBearer":
     {"bearer": KEY}, "BlandApiKey": {"api_key": KEY}}`): each operation sends those its `security` names.
@@ -128,7 +126,7 @@ def served_schema(
         settings["auth"] = {"openapi": {k: dict(v) for k, v in credentials.items()}, "auto-signup": False}
     config = schemathesis.Config.from_dict(settings)
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
-    schema.config.update(base_url=base_url, headers=dict(headers or {}))
+    schema.config.update(base_url=base_url)
     schema.config.generation.update(max_examples=max_examples, deterministic=True, database="none")
     schema.config.phases.update(phases=list(phases))
     schema.config.checks.update(included_check_names=list(checks))
