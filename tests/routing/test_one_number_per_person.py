@@ -19,6 +19,7 @@ from reachout.routing import service as routing
 from reachout.routing.models import StickySender
 from reachout.routing.selection import STICKY_IDLE_EXPIRY, Reason, choose_sender
 from reachout.tenancy import service as tenancy
+from tests.support import databases
 from tests.support.provisioning import (
     API_KEY,
     OTHER_USE_CASE,
@@ -258,7 +259,7 @@ async def test_a_greeting_waits_for_a_first_mapping_a_dispatch_is_storing_and_fo
         await second.begin()
         dispatched = await routing.choose_senders(first, [pool_send], {}, clock.now())
         accepting = asyncio.create_task(routing.choose_senders(second, [greeting], {}, clock.now()))
-        await asyncio.sleep(0.3)
+        await databases.until_a_transaction_waits_for_a_lock(database)
         assert not accepting.done()  # waiting for the dispatcher's mapping to commit or roll back
         await first.commit()
         accepted = (await accepting)["m2"]

@@ -19,6 +19,7 @@ from reachout.routing import service as routing
 from reachout.routing.models import StickySender
 from reachout.routing.selection import STICKY_IDLE_EXPIRY
 from reachout.tenancy import service as tenancy
+from tests.support import databases
 from tests.support.provisioning import (
     API_KEY,
     POOL,
@@ -243,7 +244,7 @@ async def test_two_workers_choosing_at_once_for_a_new_recipient_agree(
         theirs = asyncio.create_task(
             routing.choose_senders(second, [send("m2")], {POOL_415: 5, POOL_212: 5}, clock.now())
         )
-        await asyncio.sleep(0.3)
+        await databases.until_a_transaction_waits_for_a_lock(database)
         assert not theirs.done()  # waiting for the first worker's mapping to commit or roll back
         await first.commit()
         their_choice = (await theirs)["m2"]

@@ -11,9 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from reachout.db import migrate
+from reachout.db.engine import Database
 from reachout.tables import metadata
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -86,3 +88,19 @@ async def truncate_all(url: str) -> None:
         await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     finally:
         await connection.close()
+
+
+async def until_a_transaction_waits_for_a_lock(database: Database, timeout: float = 10.0) -> None:
+    """Return once a transaction on this PostgreSQL database waits for a row lock another one holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    while True:
+        async with database.read() as session:
+            if (await session.execute(query)).scalar_one():
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"no transaction waited for a lock within {timeout}s")
+        await asyncio.sleep(0.01)
