@@ -16,7 +16,7 @@ from reachout import logs
 from reachout.app import create_app
 from reachout.conversations.service import ConversationReader
 from reachout.kit.clock import FakeClock
-from reachout.kit.http import UnexpectedErrors
+from reachout.kit.http import RequestEdge
 from reachout.provisioning import loader
 from reachout.provisioning import service as provisioning
 from tests.support.processes import free_port
@@ -224,7 +224,7 @@ async def test_a_failure_after_the_response_began_sends_nothing_more(
         return {"type": "http.request", "body": b"", "more_body": False}
 
     scope = {"type": "http", "method": "GET", "path": "/stream", "headers": []}
-    await UnexpectedErrors(streams_then_fails)(scope, receive, send)
+    await RequestEdge(streams_then_fails)(scope, receive, send)
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[0]["status"] == 200
     [event] = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "unexpected" in line]

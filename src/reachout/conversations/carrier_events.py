@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from reachout import logs
 from reachout.carriers.base import InboundText, StatusReport
 from reachout.compliance.keywords import KeywordKind
 from reachout.conversations.inbound import InboundOutcome, InboundPolicy, InboundResult, handle_inbound
@@ -50,7 +51,7 @@ class ConversationCarrierEvents:
 
 
 def _log_inbound(text: InboundText, taken: Sequence[InboundResult]) -> None:
-    bound = log.bind()
+    bound = logs.bound(log)
     for level, event, fields in _inbound_lines(text, taken[0]):
         bound.log(level, event, **fields)
 

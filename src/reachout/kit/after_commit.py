@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from structlog.typing import FilteringBoundLogger
 
+from reachout import logs
 from reachout.logs import get_logger
 
 log = get_logger("kit")
@@ -42,7 +43,7 @@ def log_after_commit(
 
 
 def _write(logger: FilteringBoundLogger, lines: Sequence[LogLine]) -> None:
-    bound = logger.bind()  # once for the batch: a module's logger looks its configuration up on every call
+    bound = logs.bound(logger)
     for level, event, fields in lines:
         bound.log(level, event, **fields)
 
@@ -50,12 +51,13 @@ def _write(logger: FilteringBoundLogger, lines: Sequence[LogLine]) -> None:
 @listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
     actions: list[Action] = session.info.pop(_PENDING, [])
-    for action in actions:
-        try:
-            action()
-        except Exception:
-            # The transaction has committed: its caller must hear so, not of a log line that failed.
-            log.exception("an action after a commit failed")
+    with logs.batch():  # the lines of everything the transaction did go out in one write
+        for action in actions:
+            try:
+                action()
+            except Exception:
+                # The transaction has committed: its caller must hear so, not of a log line that failed.
+                log.exception("an action after a commit failed")
 
 
 @listens_for(Session, "after_transaction_end")

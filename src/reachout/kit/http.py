@@ -1,5 +1,6 @@
-"""HTTP plumbing shared by every dialect: the access log, the request body size limit, gated mounts, refusals
-(and bugs) in a dialect's shape, and the last word on a failure nothing else answered."""
+"""HTTP plumbing shared by every dialect: the request's edge (the last word on a failure nothing else
+answered, the access log), the request body size limit, gated mounts, and refusals (and bugs) in a dialect's
+shape."""
 
 from __future__ import annotations
 
@@ -32,16 +33,29 @@ QUIET_PATHS = frozenset({"/healthz"})
 MAX_LOGGED_PATH_CHARS = 200
 
 
-class AccessLog:
-    """ASGI middleware, outermost: one line per request — method, path, status, latency in ms, and the
-    account its key authenticated (never the key, a header or the query string).
+Answered = Callable[[Scope, int, float], None]
+"""Told of each request answered: its scope, its status, and the seconds until the answer began."""
 
-    The path is the route's template (`/sandbox/handsets/{number}/messages`), so a value in the path is never
-    logged; a path no route matched is logged with anything shaped like a phone number taken out.
+
+class RequestEdge:
+    """ASGI middleware, outermost: the last word on a failure nothing else answered, and one access line per
+    request. Each answered request is also handed to `observers` (the accept-latency histogram, say).
+
+    A failure no route answered becomes a 500 `{"detail"}` with `connection: close`, logged without its
+    locals or the data it carried (`reachout.logs`). Without it the server would log the raw traceback
+    itself, and close a keep-alive connection its client was told it could reuse, so the client's next
+    request would meet a reset.
+
+    The access line gives method, path, status, latency in ms and the account its key authenticated (never
+    the key, a header or the query string). The path is the route's template
+    (`/sandbox/handsets/{number}/messages`), so a value in the path is never logged; a path no route matched
+    is logged with anything shaped like a phone number taken out. One layer does all three: each layer a
+    request passes costs it a coroutine and a wrapped `send`.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, observers: Sequence[Answered] = ()) -> None:
         self._app = app
+        self._observers = tuple(observers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,30 +63,57 @@ class AccessLog:
             return
         started = time.perf_counter()
         status: int | None = None
+        answered_at = 0.0
 
         async def tracked(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered_at
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered_at = message["status"], time.perf_counter()
             await send(message)
 
         with logs.request_facts() as facts:
             try:
                 await self._app(scope, receive, tracked)
+            except ClientDisconnect:
+                # Not a bug: the client left before its body was in (anyone can: no error to alert on).
+                log.info(
+                    "client went away before its request was read",
+                    method=scope.get("method"),
+                    path=scope["path"],
+                )
+            except Exception:
+                log.exception(
+                    "unexpected error answering a request", method=scope.get("method"), path=scope["path"]
+                )
+                if (
+                    status is None
+                ):  # else half a response is out: the server closes the connection, as it must
+                    await JSONResponse(
+                        {"detail": INTERNAL_ERROR_MESSAGE},
+                        status_code=500,
+                        headers={"connection": "close"},
+                    )(scope, receive, tracked)
             finally:
-                raw_path: str = scope["path"]
-                level = logging.DEBUG if raw_path in QUIET_PATHS else logging.INFO
-                logger = access.bind()  # once: the module's logger looks its configuration up on every call
-                if logger.is_enabled_for(level):
-                    logger.log(
-                        level,
-                        "http request",
-                        method=scope.get("method"),
-                        path=_route_path(scope),
-                        status=status,  # None: the client left before any answer
-                        duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                        account_id=facts.account_id,
-                    )
+                if status is not None:
+                    for observe in self._observers:
+                        observe(scope, status, answered_at - started)
+                self._log(scope, status, started, facts.account_id)
+
+    @staticmethod
+    def _log(scope: Scope, status: int | None, started: float, account_id: str | None) -> None:
+        raw_path: str = scope["path"]
+        level = logging.DEBUG if raw_path in QUIET_PATHS else logging.INFO
+        logger = logs.bound(access)
+        if logger.is_enabled_for(level):
+            logger.log(
+                level,
+                "http request",
+                method=scope.get("method"),
+                path=_route_path(scope),
+                status=status,  # None: the client left before any answer
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                account_id=account_id,
+            )
 
 
 def _route_path(scope: Scope) -> str:
@@ -243,48 +284,6 @@ def refusals_as(render: Callable[[ReachoutError], Response]) -> type[APIRoute]:
             return handle
 
     return RefusingRoute
-
-
-class UnexpectedErrors:
-    """ASGI middleware, outermost but for the access log: a failure no route answered becomes a 500
-    `{"detail"}` with `connection: close`, logged without its locals or the data it carried (`reachout.logs`).
-
-    Without it the server would log the raw traceback itself, and close a keep-alive connection its client
-    was told it could reuse, so the client's next request would meet a reset.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self._app(scope, receive, tracked)
-        except ClientDisconnect:
-            # Not a bug: the client left before its body was in (anyone can, so it is no error to alert on).
-            log.info(
-                "client went away before its request was read", method=scope.get("method"), path=scope["path"]
-            )
-        except Exception:
-            log.exception(
-                "unexpected error answering a request", method=scope.get("method"), path=scope["path"]
-            )
-            if started:
-                return  # half a response is out: the server closes the connection, as it must
-            await JSONResponse(
-                {"detail": INTERNAL_ERROR_MESSAGE},
-                status_code=500,
-                headers={"connection": "close"},
-            )(scope, receive, send)
 
 
 def detail_response(error: ReachoutError, status_for: Mapping[ErrorCode, int]) -> JSONResponse:

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, mult
 from prometheus_client.registry import Collector
 from sqlalchemy.event import listen
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from reachout.logs import get_logger
 
@@ -168,27 +168,19 @@ def watch_pool(engine: AsyncEngine, name: str) -> None:
     listen(engine.sync_engine, "checkin", lambda *_: gauge.dec())
 
 
-class AcceptLatency:
-    """ASGI middleware: observes `reachout_accept_seconds` for the send routes that answer 201 or 202."""
+def accept_latency(routes: Mapping[str, str]) -> Callable[[Scope, int, float], None]:
+    """An observer for `kit.http.RequestEdge`: `reachout_accept_seconds` of a POST to a send route (path ->
+    its dialect) answered 201 or 202."""
+    # path -> its dialect's child, looked up once: a label lookup costs as much as the observation
+    children = {path: instruments().accept_seconds.labels(dialect) for path, dialect in routes.items()}
 
-    def __init__(self, app: ASGIApp, *, routes: dict[str, str]) -> None:
-        self.app = app
-        # path -> its dialect's child, looked up once: a label lookup costs as much as the observation
-        self.routes = {path: instruments().accept_seconds.labels(dialect) for path, dialect in routes.items()}
+    def observe(scope: Scope, status: int, seconds: float) -> None:
+        if status in (201, 202) and scope["method"] == "POST":
+            histogram = children.get(scope["path"])
+            if histogram is not None:
+                histogram.observe(seconds)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        histogram = self.routes.get(scope["path"]) if scope["type"] == "http" else None
-        if histogram is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-
-        async def timed(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] in (201, 202):
-                histogram.observe(time.perf_counter() - started)
-            await send(message)
-
-        await self.app(scope, receive, timed)
+    return observe
 
 
 # --- one process or several -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reachout import logs
 from reachout.carriers.base import StatusReport
 from reachout.compliance import service as compliance
 from reachout.delivery.failures import CarrierFailure, failure_for
@@ -130,7 +131,7 @@ _Noted = tuple[MessageState, StatusReport, TransitionOutcome, bool]
 def _log_reports(noted: Sequence[_Noted]) -> None:
     """A line per report: where a message ended and a carrier's opt-out (info); a move before the end or a
     dropped report (debug). The dispatcher's own `sending` is its hand-off, logged with the carrier."""
-    bound = log.bind()  # once for the batch
+    bound = logs.bound(log)
     info, debug = bound.is_enabled_for(logging.INFO), bound.is_enabled_for(logging.DEBUG)
     for state, report, outcome, opted_out in noted:
         if opted_out and info:
