@@ -51,15 +51,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return _sqlite_datetime
 
 
+# The last value converted, and its text: a batch writes one `now` on every row it touches (a report's time,
+# `updated_at`), the same object each time. One tuple, swapped whole, so threads never see half of a pair.
+_LAST_TEXT: tuple[datetime | None, str | None] = (None, None)
+
+
 def _sqlite_text(value: datetime | None) -> str | None:
     """An aware datetime as SQLite stores it: UTC, in SQLAlchemy's text format (always six decimals)."""
+    global _LAST_TEXT
     if value is None:
         return None
+    last, text = _LAST_TEXT
+    if value is last:
+        return text
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    text = utc.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
+    _LAST_TEXT = (value, text)
+    return text
 
 
 def _sqlite_datetime(value: str | None) -> datetime | None:

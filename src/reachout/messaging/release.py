@@ -10,7 +10,7 @@ send it is failed with the carrier code for why; and a send through a use case g
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
@@ -119,7 +119,7 @@ async def _choose_pool_senders(
     senders = {message_id: choice.sender for message_id, choice in choices.items() if choice is not None}
     withdrawn.update({message_id: NO_POOL_SENDER for message_id, c in choices.items() if c is None})
     await repository.set_senders(session, senders)
-    ready = [replace(m, from_number=senders.get(m.id, m.from_number)) for m in due if m.id not in withdrawn]
+    ready = [m._replace(from_number=senders.get(m.id, m.from_number)) for m in due if m.id not in withdrawn]
     services = {
         use_case.id: use_case.messaging_service_sid
         for use_case in use_cases.values()

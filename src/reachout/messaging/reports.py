@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import fields, replace
 from datetime import datetime
 from functools import partial
 from operator import attrgetter
@@ -178,11 +177,9 @@ def failure_report(message_id: str, failure: CarrierFailure, now: datetime, work
     )
 
 
-_CHANGE_FIELDS = tuple(f.name for f in fields(MessageChange))
+_CHANGE_FIELDS = MessageChange._fields
 # What a change can move in the state the rest of the batch is judged against.
-_STATE_FIELDS = tuple(
-    name for name in _CHANGE_FIELDS if name != "id" and name in {f.name for f in fields(MessageState)}
-)
+_STATE_FIELDS = tuple(name for name in _CHANGE_FIELDS if name != "id" and name in set(MessageState._fields))
 
 
 _MOVING_FIELDS = tuple(name for name in _CHANGE_FIELDS if name not in ("id", "updated_at", "settled"))
@@ -198,7 +195,7 @@ def _moves_anything(change: MessageChange) -> bool:
 def _advanced(state: MessageState, change: MessageChange) -> MessageState:
     """The state after a change, so the next report of the batch is judged against it."""
     moved = {name: value for name in _STATE_FIELDS if (value := getattr(change, name)) is not None}
-    return replace(state, **moved) if moved else state
+    return state._replace(**moved) if moved else state
 
 
 def _merged(earlier: MessageChange | None, later: MessageChange) -> MessageChange:
@@ -207,7 +204,7 @@ def _merged(earlier: MessageChange | None, later: MessageChange) -> MessageChang
         return later
     newer = {name: value for name in _CHANGE_FIELDS if (value := getattr(later, name)) is not None}
     newer["settled"] = earlier.settled or later.settled
-    return replace(earlier, **newer)
+    return earlier._replace(**newer)
 
 
 async def _opt_out_if_carrier_says(session: AsyncSession, state: MessageState, report: StatusReport) -> bool:

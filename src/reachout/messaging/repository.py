@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -114,7 +113,7 @@ async def insert_events(session: AsyncSession, events: Sequence[StatusEvent]) ->
                 "outcome": e.outcome,
                 "source": e.source,
                 "error_code": e.error_code,
-                "details": e.details,
+                "details": dict(e.details),
                 "occurred_at": e.occurred_at,
             }
             for e in events
@@ -226,7 +225,7 @@ async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable
     ]
 
 
-_STATE_COLUMNS = tuple(getattr(Message, f.name) for f in fields(MessageState))
+_STATE_COLUMNS = tuple(getattr(Message, name) for name in MessageState._fields)
 
 
 async def apply_changes(session: AsyncSession, changes: Sequence[MessageChange]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from reachout.kit.gcra import Rate, earliest_start
 
@@ -28,8 +29,9 @@ class Line:
     rate: Rate
 
 
-@dataclass(frozen=True)
-class Due:
+# Built by the hundred in every batch, inside the write transaction: a NamedTuple is as immutable as a
+# frozen dataclass, whose __init__ costs four times as much.
+class Due(NamedTuple):
     """A message ready to go, as pacing sees it. Times are epoch seconds."""
 
     id: str

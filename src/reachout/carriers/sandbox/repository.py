@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,8 +15,9 @@ from reachout.db.base import table_of
 from reachout.kit.jobs import repository as jobs
 
 
-@dataclass(frozen=True)
-class NewSend:
+# Built by the hundred in every batch, inside the write transaction: a NamedTuple is as immutable as a
+# frozen dataclass, whose __init__ costs four times as much.
+class NewSend(NamedTuple):
     """A send the sandbox accepted, to store under its sender's reference (`idempotency_key`)."""
 
     sid: str
@@ -32,7 +33,7 @@ class NewSend:
     created_at: datetime
 
 
-_SEND_COLUMNS = tuple(f.name for f in fields(NewSend))
+_SEND_COLUMNS = NewSend._fields
 
 
 async def insert_once(session: AsyncSession, rows: Sequence[NewSend]) -> list[str]:
@@ -67,8 +68,7 @@ def add(session: AsyncSession, row: SandboxMessage) -> None:
     session.add(row)
 
 
-@dataclass(frozen=True)
-class DueReport:
+class DueReport(NamedTuple):
     """A send whose next status report is due, with what the report needs."""
 
     id: int
@@ -82,8 +82,7 @@ class DueReport:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class ReportMark:
+class ReportMark(NamedTuple):
     """A report made: the status it reported, and when the next one is due (None: it was the last)."""
 
     id: int
@@ -91,14 +90,14 @@ class ReportMark:
     next_report_at: datetime | None
 
 
-_DUE_COLUMNS = tuple(getattr(SandboxMessage, f.name) for f in fields(DueReport))
+_DUE_COLUMNS = tuple(getattr(SandboxMessage, name) for name in DueReport._fields)
 
 
 async def due_for_report(session: AsyncSession, now: datetime, limit: int) -> list[DueReport]:
     """Sends whose next status report is due, locked so only one worker reports each."""
     # The reports are made in the caller's transaction, so the row locks are all the hold it needs.
     rows = await jobs.lock_due(session, SandboxMessage.next_report_at, now, limit, columns=_DUE_COLUMNS)
-    return [DueReport(*row) for row in rows]  # type: ignore[call-arg]  # the columns are the fields, in order
+    return [DueReport._make(row) for row in rows]  # the columns are the fields, in order
 
 
 async def mark_reported(session: AsyncSession, marks: Sequence[ReportMark]) -> None:
