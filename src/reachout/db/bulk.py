@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Insert, Table, Update, bindparam, insert, update
+from sqlalchemy import JSON, Insert, Table, Update, bindparam, insert, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from reachout.db.upsert import insert_for
 
@@ -27,12 +28,12 @@ Converter = Callable[[Any], Any]
 
 
 class _Prepared:
-    """A statement compiled for one dialect: its SQL, its positional parameters' names, and the converters
-    of those that have one (by position)."""
+    """A statement compiled for one dialect: its SQL, the row keys of its positional parameters, and the
+    converters of those that have one (by position)."""
 
-    def __init__(self, sql: str, names: Sequence[str], converters: Sequence[Converter | None]) -> None:
+    def __init__(self, sql: str, keys: Sequence[str], converters: Sequence[Converter | None]) -> None:
         self.sql = sql
-        self._pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+        self._pick = itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
         self._converted = tuple((i, convert) for i, convert in enumerate(converters) if convert is not None)
 
     def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -50,8 +51,14 @@ class _Prepared:
 _prepared: dict[tuple[Any, ...], _Prepared] = {}
 
 
-def _prepare(key: tuple[Any, ...], build: Callable[[], Insert | Update], dialect: Dialect) -> _Prepared:
-    """The statement `build` makes, compiled once per `key` and dialect."""
+def _prepare(
+    key: tuple[Any, ...],
+    build: Callable[[], Insert | Update],
+    dialect: Dialect,
+    row_key: Callable[[str], str] = lambda name: name,
+) -> _Prepared:
+    """The statement `build` makes, compiled once per `key` and dialect; `row_key` names the key of a row
+    that holds each bound parameter's value (by default the parameter's own name)."""
     cache_key = (*key, dialect.name, dialect.driver)
     if (found := _prepared.get(cache_key)) is not None:
         return found
@@ -59,11 +66,23 @@ def _prepare(key: tuple[Any, ...], build: Callable[[], Insert | Update], dialect
     if not dialect.positional or compiled.positiontup is None:
         raise TypeError(f"{dialect.name}+{dialect.driver} does not take positional parameters")
     names = tuple(compiled.positiontup)
-    converters = tuple(
-        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-    )
-    prepared = _prepared[cache_key] = _Prepared(compiled.string, names, converters)
+    converters = tuple(_converter(compiled.binds[name].type, dialect) for name in names)
+    prepared = _prepared[cache_key] = _Prepared(compiled.string, [row_key(n) for n in names], converters)
     return prepared
+
+
+def _converter(kind: TypeEngine[Any], dialect: Dialect) -> Converter | None:
+    """The type's bind processor; a JSON column's answers an empty mapping without serializing it (most
+    rows' details and variables are empty, and json.dumps costs more than the rest of the row)."""
+    convert = kind.dialect_impl(dialect).bind_processor(dialect)
+    if convert is None or not isinstance(kind, JSON):
+        return convert
+    empty = convert({})
+
+    def json_value(value: Any) -> Any:
+        return empty if type(value) is dict and not value else convert(value)
+
+    return json_value
 
 
 async def _run(session: AsyncSession, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -93,9 +112,13 @@ async def update_rows(
                 .values({table.c[name]: bindparam(_VALUE + name) for name in columns})
             )
 
-        prepared = _prepare(("update", table.name, key, columns), build, dialect)
-        params = [{_KEY: row[key], **{_VALUE + name: row[name] for name in columns}} for row in group]
-        await _run(session, prepared, params)
+        prepared = _prepare(("update", table.name, key, columns), build, dialect, _row_key(key))
+        await _run(session, prepared, group)
+
+
+def _row_key(key: str) -> Callable[[str], str]:
+    """Where an UPDATE's bound parameter is in the row: the key column, or the column it sets."""
+    return lambda name: key if name == _KEY else name.removeprefix(_VALUE)
 
 
 async def insert_rows(

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, or_, select
+from sqlalchemy import bindparam, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -212,12 +212,7 @@ async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable
     sid_set, id_set = set(sids), set(ids)
     if not sid_set and not id_set:
         return []
-    result = await session.execute(
-        select(*_STATE_COLUMNS)
-        .where(or_(Message.carrier_sid.in_(sid_set), Message.id.in_(id_set)))
-        .order_by(Message.id)  # one lock order for every worker, so two batches cannot deadlock
-        .with_for_update()
-    )
+    result = await session.execute(_LOCK_MANY, {"sids": list(sid_set), "ids": list(id_set)})
     # Positional, in the fields' order: a status batch builds hundreds of these inside the write lock.
     return [
         MessageState(id_, project_id, to_number, MessageStatus(status), *rest)
@@ -226,6 +221,19 @@ async def lock_many(session: AsyncSession, *, sids: Iterable[str], ids: Iterable
 
 
 _STATE_COLUMNS = tuple(getattr(Message, name) for name in MessageState._fields)
+# Built once, its lists bound whole: a status batch names hundreds of sids and ids, which `in_` of a list
+# would coerce one by one each time.
+_LOCK_MANY = (
+    select(*_STATE_COLUMNS)
+    .where(
+        or_(
+            Message.carrier_sid.in_(bindparam("sids", expanding=True)),
+            Message.id.in_(bindparam("ids", expanding=True)),
+        )
+    )
+    .order_by(Message.id)  # one lock order for every worker, so two batches cannot deadlock
+    .with_for_update()
+)
 
 
 async def apply_changes(session: AsyncSession, changes: Sequence[MessageChange]) -> None:

@@ -62,7 +62,7 @@ async def lease(
         return []
     result = await session.execute(
         update(jobs.entity)
-        .where(jobs.id.in_(wanted))
+        .where(jobs.id.in_(bindparam("ids", expanding=True)))  # bound whole, not coerced one by one
         .values(
             {
                 jobs.lease_owner: lease.token,
@@ -72,7 +72,8 @@ async def lease(
             }
         )
         .returning(*(returning or (jobs.id,)))
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
+        {"ids": wanted},
     )
     return result.all()
 
@@ -88,9 +89,10 @@ async def held(session: AsyncSession, jobs: JobTable, ids: Iterable[Any], token:
         return set()
     result = await session.execute(
         select(jobs.id)
-        .where(jobs.id.in_(wanted), jobs.lease_owner == token)
+        .where(jobs.id.in_(bindparam("ids", expanding=True)), jobs.lease_owner == token)
         .order_by(jobs.id)  # one lock order for every worker
-        .with_for_update()
+        .with_for_update(),
+        {"ids": wanted},
     )
     return set(result.scalars())
 
