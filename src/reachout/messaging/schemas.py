@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -28,8 +28,12 @@ def new_message_id() -> str:
     return str(uuid_utils.uuid7())
 
 
-@dataclass(frozen=True)
-class OutboundRequest:
+EMPTY = NO_DETAILS  # no metadata, no agent
+
+
+# Records built for every message of a batch, most inside the write transaction (on SQLite, the one write
+# lock), are NamedTuples: as immutable as a frozen dataclass, whose __init__ costs four times as much.
+class OutboundRequest(NamedTuple):
     """A validated first message: sent from `sender`, or from one of `candidates` chosen at accept time; one
     through a use case (`use_case_id`) has its sender chosen from the pool when it is dispatched, and opens no
     conversation until the person replies."""
@@ -41,8 +45,8 @@ class OutboundRequest:
     body: str
     sender: str | None
     candidates: tuple[str, ...]
-    metadata: dict[str, Any] = field(default_factory=dict)
-    agent: dict[str, Any] = field(default_factory=dict)  # the project's agent, which the conversation keeps
+    metadata: Mapping[str, Any] = EMPTY
+    agent: Mapping[str, Any] = EMPTY  # the project's agent, which the conversation keeps
     validity_seconds: float = DEFAULT_VALIDITY_SECONDS
     content_sid: str | None = None
     content_variables: dict[str, str] | None = None
@@ -50,8 +54,7 @@ class OutboundRequest:
     quiet_hours: bool = False  # held until the recipient's sending window opens
 
 
-@dataclass(frozen=True)
-class ConversationText:
+class ConversationText(NamedTuple):
     """A text reachout sends within a conversation: an agent's reply, a keyword answer, a warning."""
 
     project_id: str
@@ -64,8 +67,7 @@ class ConversationText:
     content_variables: dict[str, str] | None = None
 
 
-@dataclass(frozen=True)
-class AcceptedMessage:
+class AcceptedMessage(NamedTuple):
     """What the caller learns once a message is durably accepted: its sender and conversation are None until
     the dispatcher picks the sender (a send through a use case)."""
 
@@ -110,8 +112,6 @@ class UseCaseSend:
     handed_off_at: datetime
 
 
-# Records built by the hundred in every batch, inside the write transaction (on SQLite, the one write lock)
-# are NamedTuples: as immutable as a frozen dataclass, whose __init__ costs four times as much.
 class DueMessage(NamedTuple):
     """A queued message whose time has come, as sender choice, quiet hours and pacing need to see it.
 
@@ -185,8 +185,7 @@ class FailedMessage:
     occurred_at: datetime
 
 
-@dataclass(frozen=True)
-class NewOutbound:
+class NewOutbound(NamedTuple):
     """A message to queue: a first message or a reply, when it may go and until when it may."""
 
     id: str
