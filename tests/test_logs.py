@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reachout import logs
+from reachout.delivery.status import MessageStatus
 from tests.support.provisioning import API_KEY, CONNECTOR, USER
 from tests.support.service import Service
 
@@ -144,7 +145,13 @@ RENDERED_BY_POSITION = ("event", "level", "timestamp", "exception")
         st.from_regex(r"[a-z_]{1,12}", fullmatch=True).filter(
             lambda k: k not in ("event", "level", "timestamp")
         ),
-        st.one_of(st.text(max_size=20), st.integers(), st.none(), st.floats(allow_nan=False)),
+        st.one_of(
+            st.text(max_size=20),
+            st.integers(),
+            st.none(),
+            st.floats(allow_nan=False),
+            st.sampled_from(list(MessageStatus)),  # the str enums most lines carry
+        ),
         max_size=6,
     ),
     st.sampled_from(["info", "warning", "debug"]),

@@ -197,7 +197,11 @@ def render_console(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
     if event:
         needs_quotes = _NEEDS_QUOTES.search
         pairs = " ".join(
-            [f"{k}={v}" if type(v) is str and not needs_quotes(v) else f"{k}={v!r}" for k, v in event.items()]
+            # A str enum is a str: shown as its value, as ConsoleRenderer shows it (not as its repr).
+            [
+                f"{k}={v}" if isinstance(v, str) and not needs_quotes(v) else f"{k}={v!r}"
+                for k, v in event.items()
+            ]
         )
         line += f"{message:<30} {pairs}"
     else:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
+
 import pytest
+import structlog
 from sqlalchemy import text
 
+from reachout import logs
 from reachout.db.engine import Database
 from reachout.kit import metrics
-from reachout.kit.after_commit import after_commit
+from reachout.kit.after_commit import after_commit, log_after_commit
 from reachout.messaging.tallies import error_code_label
 
 
@@ -61,3 +67,26 @@ def test_the_way_values_are_kept_is_chosen_before_the_first_instrument() -> None
     with pytest.raises(RuntimeError):
         metrics.share_between_processes(None)
     assert metrics.shared_directory() is None
+
+
+async def test_a_stderr_that_cannot_take_the_lines_does_not_undo_the_commit(
+    database: Database, tmp_path: Path
+) -> None:
+    """Its lines are lost, but the caller hears that the transaction committed, and does not try it again."""
+    stream = (tmp_path / "stderr.log").open("w")
+    original = sys.stderr
+    sys.stderr = stream
+    try:
+        logs.configure("INFO")
+    finally:
+        sys.stderr = original
+    stream.close()  # as a closed pipe or a full, non-blocking one would refuse the write
+    ran: list[str] = []
+    try:
+        async with database.write.begin() as session:
+            await session.execute(text("SELECT 1"))
+            log_after_commit(session, logs.get_logger("test"), [(logging.INFO, "a line", {})])
+            after_commit(session, lambda: ran.append("counted"))
+    finally:
+        structlog.reset_defaults()
+    assert ran == ["counted"]
