@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import structlog
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from reachout import logs
@@ -157,6 +157,7 @@ RENDERED_BY_POSITION = ("event", "level", "timestamp", "exception")
     st.sampled_from(["info", "warning", "debug"]),
     st.text(min_size=1, max_size=40),
 )
+@example(fields={}, level="info", message="  ")  # ConsoleRenderer ends a line without its trailing spaces
 def test_console_lines_look_as_structlogs_console_renderer_makes_them(
     fields: dict[str, object], level: str, message: str
 ) -> None:

@@ -206,6 +206,7 @@ def render_console(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
         line += f"{message:<30} {pairs}"
     else:
         line += str(message)
+    line = line.rstrip(" ")  # as ConsoleRenderer ends a line: a message of spaces leaves none behind
     return line if exception is None else f"{line}\n{exception}"
 
 
