@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from reachout.delivery.channels import Channel
 from reachout.delivery.failures import CarrierFailure
 from reachout.delivery.status import MessageStatus
+from reachout.kit.records import EMPTY_MAPPING
 
 
 class CarrierKind(StrEnum):
@@ -67,12 +67,7 @@ class CarrierUnavailable(Exception):
         self.retry_after = retry_after  # seconds the carrier asked us to wait (its Retry-After), if any
 
 
-NO_DETAILS: Mapping[str, Any] = MappingProxyType({})
-"""The details of a report or event that has none (shared, so read-only)."""
-
-
-# Records built by the hundred in every batch, inside the write transaction (on SQLite, the one write lock)
-# are NamedTuples: as immutable as a frozen dataclass, whose __init__ costs four times as much.
+# A NamedTuple, as every record built per message of a batch (reachout.kit.records).
 class StatusReport(NamedTuple):
     """A carrier's word on where a message stands. `reference` is reachout's id when the carrier echoes it."""
 
@@ -84,7 +79,7 @@ class StatusReport(NamedTuple):
     num_segments: int | None = None
     from_number: str | None = None
     source: str = "carrier"
-    details: Mapping[str, Any] = NO_DETAILS
+    details: Mapping[str, Any] = EMPTY_MAPPING
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import uuid_utils
@@ -15,9 +14,9 @@ from reachout.agents.base import EndReason
 from reachout.conversations.models import AnsweredBy, JobKind
 from reachout.delivery.channels import Channel
 from reachout.kit.jobs.leases import Lease
+from reachout.kit.records import EMPTY_MAPPING
 
 CONVERSATION_ID = re.compile(r"convo_[0-9a-f]{24}")
-EMPTY: Mapping[str, Any] = MappingProxyType({})  # no metadata, no agent: shared, so read-only
 
 
 def new_conversation_id() -> str:
@@ -30,8 +29,7 @@ def could_be_conversation_id(text: str) -> bool:
     return CONVERSATION_ID.fullmatch(text) is not None
 
 
-# The records of an accept batch are NamedTuples: built for every message inside the write transaction,
-# and as immutable as a frozen dataclass, whose __init__ costs four times as much.
+# The records of a batch's messages are NamedTuples (reachout.kit.records).
 class SessionKey(NamedTuple):
     """What identifies a session: one user, one agent number, one channel, one project."""
 
@@ -46,8 +44,8 @@ class Opening(NamedTuple):
 
     id: str
     key: SessionKey
-    metadata: Mapping[str, Any] = EMPTY
-    agent: Mapping[str, Any] = EMPTY
+    metadata: Mapping[str, Any] = EMPTY_MAPPING
+    agent: Mapping[str, Any] = EMPTY_MAPPING
 
 
 class NewConversation(NamedTuple):
@@ -58,7 +56,7 @@ class NewConversation(NamedTuple):
     key: SessionKey
     opened_at: datetime
     agent: dict[str, Any]
-    metadata: Mapping[str, Any] = EMPTY
+    metadata: Mapping[str, Any] = EMPTY_MAPPING
     ended_as: EndReason | None = None
     answered_by: AnsweredBy = AnsweredBy.AGENT
     use_case_id: str | None = None

@@ -86,9 +86,8 @@ class RequestEdge:
                 log.exception(
                     "unexpected error answering a request", method=scope.get("method"), path=scope["path"]
                 )
-                if (
-                    status is None
-                ):  # else half a response is out: the server closes the connection, as it must
+                # Once half a response is out, nothing more can be sent: the server closes the connection.
+                if status is None:
                     await JSONResponse(
                         {"detail": INTERNAL_ERROR_MESSAGE},
                         status_code=500,

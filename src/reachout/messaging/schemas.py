@@ -9,10 +9,11 @@ from typing import Any, NamedTuple
 
 import uuid_utils
 
-from reachout.carriers.base import NO_DETAILS, Accepted, CarrierUnavailable, InboundText, Rejected
+from reachout.carriers.base import Accepted, CarrierUnavailable, InboundText, Rejected
 from reachout.delivery.channels import Channel
 from reachout.delivery.status import MessageStatus, TransitionOutcome
 from reachout.kit.gcra import Rate
+from reachout.kit.records import EMPTY_MAPPING
 from reachout.messaging.models import SendPriority
 
 # As Twilio: a message still queued this long after it was accepted is canceled (30036), not sent late.
@@ -28,11 +29,7 @@ def new_message_id() -> str:
     return str(uuid_utils.uuid7())
 
 
-EMPTY = NO_DETAILS  # no metadata, no agent
-
-
-# Records built for every message of a batch, most inside the write transaction (on SQLite, the one write
-# lock), are NamedTuples: as immutable as a frozen dataclass, whose __init__ costs four times as much.
+# The records of a batch's messages are NamedTuples (reachout.kit.records).
 class OutboundRequest(NamedTuple):
     """A validated first message: sent from `sender`, or from one of `candidates` chosen at accept time; one
     through a use case (`use_case_id`) has its sender chosen from the pool when it is dispatched, and opens no
@@ -45,8 +42,8 @@ class OutboundRequest(NamedTuple):
     body: str
     sender: str | None
     candidates: tuple[str, ...]
-    metadata: Mapping[str, Any] = EMPTY
-    agent: Mapping[str, Any] = EMPTY  # the project's agent, which the conversation keeps
+    metadata: Mapping[str, Any] = EMPTY_MAPPING
+    agent: Mapping[str, Any] = EMPTY_MAPPING  # the project's agent, which the conversation keeps
     validity_seconds: float = DEFAULT_VALIDITY_SECONDS
     content_sid: str | None = None
     content_variables: dict[str, str] | None = None
@@ -217,7 +214,7 @@ class StatusEvent(NamedTuple):
     source: str
     occurred_at: datetime
     error_code: int | None = None
-    details: Mapping[str, Any] = NO_DETAILS
+    details: Mapping[str, Any] = EMPTY_MAPPING
 
 
 class MessageChange(NamedTuple):

@@ -29,8 +29,7 @@ class Line:
     rate: Rate
 
 
-# Built by the hundred in every batch, inside the write transaction: a NamedTuple is as immutable as a
-# frozen dataclass, whose __init__ costs four times as much.
+# The records of a batch's messages are NamedTuples (reachout.kit.records).
 class Due(NamedTuple):
     """A message ready to go, as pacing sees it. Times are epoch seconds."""
 
