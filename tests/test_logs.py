@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -164,3 +166,19 @@ def test_console_lines_look_as_structlogs_console_renderer_makes_them(
     event = {"timestamp": "2026-12-03T09:00:00.000000Z", "level": level, "event": message, **fields}
     expected = structlog.dev.ConsoleRenderer(colors=False, sort_keys=False)(None, level, dict(event))
     assert logs.render_console(None, level, dict(event)) == expected
+
+
+def test_a_line_the_stream_refuses_is_dropped_not_raised(tmp_path: Path) -> None:
+    """A closed or full stderr costs its lines, never the request or the transaction that wrote them."""
+    stream = (tmp_path / "stderr.log").open("w")
+    original = sys.stderr
+    sys.stderr = stream
+    try:
+        logs.configure("INFO")
+    finally:
+        sys.stderr = original
+    stream.close()
+    log = logs.get_logger("test")
+    log.info("one line")
+    with logs.batch():
+        log.info("a batch's line")

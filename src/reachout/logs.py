@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -243,7 +243,12 @@ def prepare(logger: Any, method_name: str, event: MutableMapping[str, Any]) -> M
 
 class Output:
     """Where rendered lines go (structlog's WriteLogger, which it mirrors): one write and flush per line, or,
-    inside `batch()` on the thread that opened it, one for all the lines the batch wrote."""
+    inside `batch()` on the thread that opened it, one for all the lines the batch wrote.
+
+    A line the stream refuses (a closed or full pipe) is dropped, as `logging` handlers drop it: the code
+    that logged it has done its work (committed a transaction, answered a request), and must not be told it
+    failed.
+    """
 
     def __init__(self, file: TextIO) -> None:
         self._file = file
@@ -254,17 +259,18 @@ class Output:
         held: list[str] | None = getattr(_BATCHES, "held", None)
         if held is not None:
             held.append(message)
-            return
-        with self._lock:
-            self._file.write(message + "\n")
-            self._file.flush()
+        else:
+            self._write(message + "\n")
 
     log = debug = info = warn = warning = error = err = critical = exception = fatal = msg
 
     def write_held(self, lines: list[str]) -> None:
         """Write lines a batch held, at once."""
-        with self._lock:
-            self._file.write("\n".join(lines) + "\n")
+        self._write("\n".join(lines) + "\n")
+
+    def _write(self, text: str) -> None:
+        with self._lock, suppress(OSError, ValueError):
+            self._file.write(text)
             self._file.flush()
 
 

@@ -7,7 +7,6 @@ transaction rolled back is never logged as done.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -52,13 +51,12 @@ def _write(logger: FilteringBoundLogger, lines: Sequence[LogLine]) -> None:
 @listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
     actions: list[Action] = session.info.pop(_PENDING, [])
-    # The transaction has committed: its caller must hear so, not of a log line that failed, nor of a stderr
-    # that could not take the lines (the caller would take the commit for a failure, and try it again).
-    with contextlib.suppress(OSError, ValueError), logs.batch():  # the transaction's lines in one write
+    with logs.batch():  # the transaction's lines in one write
         for action in actions:
             try:
                 action()
             except Exception:
+                # The transaction has committed: its caller must hear so, not of a log line that failed.
                 log.exception("an action after a commit failed")
 
 
