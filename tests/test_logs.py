@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from reachout import logs
 from reachout.delivery.status import MessageStatus
 from tests.support.provisioning import API_KEY, CONNECTOR, USER
 from tests.support.service import Service
+from tests.support.streams import log_to_a_closed_stream
 
 SECRETS = {
     "api_key": "rk_live_SECRET_api_key_111",
@@ -170,14 +170,7 @@ def test_console_lines_look_as_structlogs_console_renderer_makes_them(
 
 def test_a_line_the_stream_refuses_is_dropped_not_raised(tmp_path: Path) -> None:
     """A closed or full stderr costs its lines, never the request or the transaction that wrote them."""
-    stream = (tmp_path / "stderr.log").open("w")
-    original = sys.stderr
-    sys.stderr = stream
-    try:
-        logs.configure("INFO")
-    finally:
-        sys.stderr = original
-    stream.close()
+    log_to_a_closed_stream(tmp_path)
     log = logs.get_logger("test")
     log.info("one line")
     with logs.batch():

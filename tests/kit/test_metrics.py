@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from reachout.db.engine import Database
 from reachout.kit import metrics
 from reachout.kit.after_commit import after_commit, log_after_commit
 from reachout.messaging.tallies import error_code_label
+from tests.support.streams import log_to_a_closed_stream
 
 
 async def test_what_a_transaction_counts_is_added_once_it_commits(database: Database) -> None:
@@ -73,14 +73,7 @@ async def test_a_stderr_that_cannot_take_the_lines_does_not_undo_the_commit(
     database: Database, tmp_path: Path
 ) -> None:
     """Its lines are lost, but the caller hears that the transaction committed, and does not try it again."""
-    stream = (tmp_path / "stderr.log").open("w")
-    original = sys.stderr
-    sys.stderr = stream
-    try:
-        logs.configure("INFO")
-    finally:
-        sys.stderr = original
-    stream.close()  # as a closed pipe or a full, non-blocking one would refuse the write
+    log_to_a_closed_stream(tmp_path)
     ran: list[str] = []
     try:
         async with database.write.begin() as session:
