@@ -491,7 +491,7 @@ async def check(db: asyncpg.Connection, config: Config) -> Check:
     """Count messages against what the carrier (the sandbox's table, or the sink) holds."""
     if config.app == "reachout":
         table, key = "sandbox_messages", "idempotency_key"  # a send's key is its message id
-        handoffs = "message_status_events WHERE source = 'dispatcher' AND status = 'sending'"
+        handoffs = "events WHERE source = 'dispatcher' AND type = 'message.sending'"
         records, processes = (
             f"SELECT count(*) FROM {handoffs}",
             f"SELECT count(DISTINCT details->>'worker') FROM {handoffs}",

@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.support.migrations",
     "tests.support.twilio_callbacks",
     "tests.support.twilio_chat",
+    "tests.support.webhooks",
 ]
 
 

@@ -27,6 +27,7 @@ from tests.support.provisioning import (
     use_case_document,
 )
 from tests.support.twilio_emulator import ACCOUNT_SID, AUTH_TOKEN
+from tests.support.webhooks import SECRET
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +37,7 @@ CREDENTIALS = {
     "PolyAiConnectorId": {"api_key": CONNECTOR},
     "AmigoBearer": {"bearer": API_KEY},
     "BlandApiKey": {"api_key": API_KEY},
+    "ReachoutApiKey": {"bearer": API_KEY},
 }
 BLAND = {"authorization": API_KEY}
 AMIGO = {"Authorization": f"Bearer {API_KEY}"}
@@ -50,6 +52,14 @@ OPERATIONS = {
     "POST /v1/webhook/twilio/sms-status",
     "POST /v1/webhook/twilio/sms-inbound",
     "GET /healthz",
+    "GET /api/v1/events",
+    "GET /api/v1/events/{event_id}",
+    "GET /api/v1/events/{event_id}/attempts",
+    "POST /api/v1/events/{event_id}/replay",
+    "GET /api/v1/webhooks",
+    "GET /api/v1/webhooks/{endpoint_id}/attempts",
+    "POST /api/v1/webhooks/recover",
+    "POST /api/v1/webhooks/{endpoint_id}/enable",
 }
 # Cases per operation in the fuzzing phase (the examples and coverage phases add their own): enough for the
 # whole file to take a minute or two on two cores; the list, with the most parameters, gets the most.
@@ -81,8 +91,12 @@ def provision(base_url: str) -> dict[str, list[str]]:
         assert response.status_code == 201, response.text
         message_ids.append(response.json()["id"])
     listed = httpx.get(f"{base_url}/v1/sms/conversations", headers=BLAND).json()["data"]
+    events = httpx.get(f"{base_url}/api/v1/events", headers=AMIGO).json()["data"]
+    endpoints = httpx.get(f"{base_url}/api/v1/webhooks", headers=AMIGO).json()["data"]
     return {
         "path.conversation_id": [c["id"] for c in listed],
+        "path.event_id": [e["id"] for e in events],
+        "path.endpoint_id": [e["id"] for e in endpoints],
         "path.message_id": message_ids,
         "path.number": [*USERS, SENDER],
     }
@@ -95,7 +109,11 @@ def served_api(
     """The served schema, with conversations, messages and handsets to look up."""
     fuzzing.lazy_schema_on_this_pytest(request)
     # No rate limit in the way: each send is a case about shapes, not about pacing.
-    document = use_case_document(project={"rate_limit": {"requests": 1_000_000, "per_seconds": 60}})
+    # An endpoint for the events (on a loopback address: each attempt is refused, and recorded).
+    webhooks = [{"url": "http://127.0.0.1:9/hooks", "secret": SECRET}]
+    document = use_case_document(
+        project={"rate_limit": {"requests": 1_000_000, "per_seconds": 60}, "webhooks": webhooks}
+    )
     with fuzzing.running_server(database_url, tmp_path, document, extra_env=TWILIO) as server:
         schema = fuzzing.served_schema(
             server.base_url,

@@ -11,6 +11,7 @@ import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,8 @@ from pydantic.json_schema import SkipJsonSchema
 from reachout import monitoring
 from reachout.agents.registry import AgentRegistry
 from reachout.agents.service import default_registry
+from reachout.api import routes as api_routes
+from reachout.api.routes import api_router
 from reachout.carriers.base import TextCarrier
 from reachout.carriers.plugin import CarrierContext, CarrierFactory
 from reachout.carriers.registry import FACTORIES, CarrierRegistry, UnknownCarrier
@@ -37,11 +40,14 @@ from reachout.dialects import amigo, bland_schemas, polyai
 from reachout.dialects.amigo import amigo_router
 from reachout.dialects.bland import bland_router
 from reachout.dialects.polyai import polyai_router
+from reachout.events.console import EventConsole
+from reachout.events.deliverer import DeliveryPolicy, WebhookDeliverer
 from reachout.kit import metrics
 from reachout.kit.clock import Clock, SystemClock
 from reachout.kit.docs import OpenApiDocument, answer, docs_router
 from reachout.kit.http import BodyLimitMiddleware, MountGate, RequestEdge
 from reachout.kit.jobs.retry import RetryStrategy
+from reachout.kit.outbound import guarded_client
 from reachout.kit.validation import describe
 from reachout.logs import get_logger
 from reachout.messaging.dispatcher import Dispatcher
@@ -97,6 +103,7 @@ class Runtime:
     first_messages: GroupCommitter[OutboundRequest, AcceptedMessage]
     lookup: LineTypeLookup
     events: ConversationCarrierEvents
+    webhooks: WebhookDeliverer
     # Where committed work is announced to the runner it is for (set at start-up).
     wake_worker: Callable[[str], None] = lambda _runner: None
 
@@ -105,6 +112,7 @@ class Runtime:
         dispatcher."""
         accepted = await self.first_messages.submit(request)
         self.wake_worker(Dispatcher.name)
+        self.wake_worker(WebhookDeliverer.name)  # its events may be for an endpoint
         return accepted
 
     def carrier(self, kind: str) -> TextCarrier | None:
@@ -115,6 +123,7 @@ class Runtime:
     async def close(self) -> None:
         """Finish what is in flight (accepts, hand-offs) and let go of every connection."""
         await self.first_messages.close()
+        await self.webhooks.close()
         await self.carriers.close()  # a carrier's lookup among what it closes
 
 
@@ -177,12 +186,30 @@ def build_runtime(
         ),
         owner=owner,
     )
+    webhooks = WebhookDeliverer(
+        database,
+        clock,
+        guarded_client(
+            allow_private=settings.webhooks_allow_private,
+            timeout_seconds=settings.webhooks_timeout_seconds,
+            headers={"user-agent": f"reachout-webhooks/{version('reachout')}"},
+        ),
+        DeliveryPolicy(
+            timeout_seconds=settings.webhooks_timeout_seconds,
+            disable_after_seconds=settings.webhooks_disable_after_seconds,
+            batch_size=settings.webhooks_batch_size,
+            concurrency=settings.webhooks_concurrency,
+            endpoint_concurrency=settings.webhooks_endpoint_concurrency,
+        ),
+        owner=owner,
+    )
     # Turns first in a single pass (their replies then go out in the same pass); in `run`, each on its own.
     worker = Worker(
-        [conversations, dispatcher, *registry.runners()],
+        [conversations, dispatcher, webhooks, *registry.runners()],
         poll_seconds=settings.worker_poll_seconds,
         linger_seconds=settings.worker_linger_seconds,
     )
+    webhooks.on_room = lambda: worker.wake(WebhookDeliverer.name)
     limiter = RateLimiter()
     first_messages: GroupCommitter[OutboundRequest, AcceptedMessage] = GroupCommitter(
         database.write,
@@ -199,6 +226,7 @@ def build_runtime(
         first_messages=first_messages,
         lookup=line_type_lookup(registry, settings),
         events=events,
+        webhooks=webhooks,
     )
 
 
@@ -419,6 +447,7 @@ def create_app(
     app.include_router(polyai_router(runtime.directory, runtime.accept_first_message, runtime.lookup))
     # Bland's `/v1/sms/conversations` comes before Amigo's `/v1/sms/{message_id}`, which would match it too.
     app.include_router(bland_router(runtime.directory, ConversationReader(runtime.database.read)))
+    app.include_router(api_router(runtime.directory, EventConsole(runtime.database, runtime.clock)))
     app.include_router(
         amigo_router(
             runtime.directory,
@@ -448,6 +477,11 @@ def create_app(
         """Prometheus's text exposition: every process's counters and the database's gauges."""
         return Response(await monitoring.render(gauges), media_type=metrics.CONTENT_TYPE)
 
-    schemes = {**polyai.SECURITY_SCHEMES, **amigo.SECURITY_SCHEMES, **bland_schemas.SECURITY_SCHEMES}
+    schemes = {
+        **polyai.SECURITY_SCHEMES,
+        **amigo.SECURITY_SCHEMES,
+        **bland_schemas.SECURITY_SCHEMES,
+        **api_routes.SECURITY_SCHEMES,
+    }
     app.include_router(docs_router(OpenApiDocument(app, hidden_paths, schemes), app.title))
     return app

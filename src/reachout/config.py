@@ -110,6 +110,21 @@ class Settings(BaseSettings):
     # kind per person and project within this window, however many texts ask for them.
     auto_reply_window_seconds: float = Field(default=600.0, ge=0)
 
+    # Customers' webhooks (Standard Webhooks): each attempt gets webhooks_timeout_seconds; an endpoint whose
+    # every attempt has failed for webhooks_disable_after_seconds is disabled until an operator enables it.
+    webhooks_timeout_seconds: float = Field(default=15.0, gt=0)
+    webhooks_disable_after_seconds: float = Field(default=5 * 86_400.0, gt=0)
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private and link-local addresses (development, tests, a "
+        "private network).",
+    )
+    webhooks_batch_size: int = Field(default=200, gt=0)
+    webhooks_concurrency: int = Field(default=128, gt=0, description="Deliveries one worker makes at once.")
+    webhooks_endpoint_concurrency: int = Field(
+        default=16, gt=0, description="Deliveries one worker makes to one endpoint at once."
+    )
+
     sandbox_routes: SandboxRoutes = SandboxRoutes.AUTO
     sandbox_sent_after_seconds: float = Field(default=0.05, ge=0)
     sandbox_delivered_after_seconds: float = Field(default=0.25, ge=0)

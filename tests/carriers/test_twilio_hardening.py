@@ -4,11 +4,10 @@ flood of HELP is answered once."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from reachout.messaging.models import MessageStatusEvent
 from reachout.tenancy.settings import HELP_TEXT
+from tests.support.events import recorded
 from tests.support.provisioning import SENDER, USER
 from tests.support.service import Service
 from tests.support.twilio_callbacks import AUTH_TOKEN, PATH, PUBLIC_URL, callback, handed_off, message
@@ -86,13 +85,8 @@ async def test_a_status_callback_with_fields_that_cannot_be_stored_keeps_only_wh
     assert after.status == "undelivered"
     assert after.error_code is None and after.num_segments == sent.num_segments
     assert after.from_number == sent.from_number
-    async with hooked.runtime.database.read() as session:
-        details = (
-            await session.execute(
-                select(MessageStatusEvent.details).where(MessageStatusEvent.source == "twilio")
-            )
-        ).scalar_one()
-    assert details == {}
+    [event] = await recorded(hooked.runtime.database.read, source="twilio")
+    assert event.details == {}
 
 
 @pytest.mark.parametrize(

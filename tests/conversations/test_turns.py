@@ -6,10 +6,11 @@ from sqlalchemy import func, select
 
 from reachout.carriers.base import InboundText
 from reachout.conversations.carrier_events import ConversationCarrierEvents
-from reachout.conversations.models import ConversationEvent, ConversationJob
+from reachout.conversations.models import ConversationJob
 from reachout.delivery.channels import Channel
 from reachout.messaging.models import Message
 from tests.support.chat import DEBOUNCE, Chat, conversations, greet
+from tests.support.events import recorded
 from tests.support.polyai import EXAMPLE
 from tests.support.provisioning import SENDER, USER
 
@@ -96,10 +97,8 @@ async def test_an_agent_that_keeps_failing_gets_the_fallback_text_sent_once(chat
             select(func.count()).select_from(ConversationJob).where(ConversationJob.kind == "turn")
         )
         assert pending.scalar_one() == 0
-        [(kind, details)] = (
-            await session.execute(select(ConversationEvent.kind, ConversationEvent.details))
-        ).all()
-    assert kind == "agent_failed" and details["attempts"] == 3 and "the model is down" in details["error"]
+    [failed] = await recorded(project.database.read, types=["conversation.agent_failed"])
+    assert failed.details["attempts"] == 3 and "the model is down" in failed.details["error"]
 
 
 async def test_an_agent_that_times_out_is_retried(chat: Chat) -> None:
@@ -117,7 +116,7 @@ async def test_an_agent_that_ends_the_conversation_ends_it(chat: Chat) -> None:
     await chat.settle()
     [conversation] = await conversations(chat)
     assert (conversation.status, conversation.end_reason) == ("ended", "completed")
-    async with chat.service.runtime.database.read() as session:
-        events = (await session.execute(select(ConversationEvent.kind, ConversationEvent.details))).all()
-    assert [tuple(e) for e in events] == [("ended", {"reason": "completed"})]
+    events = await recorded(chat.service.runtime.database.read, types=["conversation.ended"])
+    assert [e.details for e in events] == [{"reason": "completed"}]
+    assert events[0].data["end_reason"] == "completed"
     assert (await chat.received())[-1] == "you said: bye"

@@ -12,13 +12,14 @@ from sqlalchemy import select
 
 from reachout.carriers.base import StatusReport
 from reachout.carriers.registry import FACTORIES
-from reachout.conversations.models import Conversation, ConversationEvent
+from reachout.conversations.models import Conversation
 from reachout.delivery.status import MessageStatus
 from reachout.kit.clock import FakeClock
 from reachout.messaging.models import Message
 from reachout.messaging.schemas import DEFAULT_VALIDITY_SECONDS
 from tests.support.carriers import sandbox_without_lookup
 from tests.support.chat import DEBOUNCE, Chat, ScriptedAgent, chat_on, conversations, project_document
+from tests.support.events import recorded
 from tests.support.polyai import PATH
 from tests.support.provisioning import API_KEY, POLYAI_HEADERS, SENDER, USER
 
@@ -54,13 +55,12 @@ async def conversation(chat: Chat, conversation_id: str) -> Conversation:
 
 
 async def events(chat: Chat, conversation_id: str) -> list[tuple[str, dict[str, Any]]]:
-    async with chat.service.runtime.database.read() as session:
-        rows = await session.execute(
-            select(ConversationEvent.kind, ConversationEvent.details)
-            .where(ConversationEvent.conversation_id == conversation_id)
-            .order_by(ConversationEvent.id)
-        )
-    return [(kind, details) for kind, details in rows]
+    """The conversation's events past its start, as (what happened, details)."""
+    kept = await recorded(chat.service.runtime.database.read, conversation_id=conversation_id, types=ENDINGS)
+    return [(event.type.removeprefix("conversation."), event.details) for event in kept]
+
+
+ENDINGS = ("conversation.ended", "conversation.agent_failed")
 
 
 async def outbound(chat: Chat, conversation_id: str) -> list[Message]:
@@ -202,5 +202,5 @@ async def test_a_superseded_greeting_that_fails_leaves_its_conversation_supersed
     older, newer = await conversations(chat)
     assert older.id == first.id
     assert (older.status, older.end_reason) == ("ended", "superseded")
-    assert await events(chat, older.id) == []
+    assert await events(chat, older.id) == [("ended", {"reason": "superseded"})], "ended once, superseded"
     assert (newer.status, newer.end_reason) == ("ended", "undeliverable")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from reachout.compliance.models import OptOut
-from reachout.conversations.models import Conversation, ConversationEvent
+from reachout.conversations.models import Conversation
 from reachout.kit.clock import FakeClock
 from reachout.messaging.models import Message
 from reachout.tenancy.settings import HELP_TEXT, OPT_OUT_TEXT
@@ -25,6 +25,7 @@ from tests.support.chat import (
     send_through_use_case,
     use_case_chat_document,
 )
+from tests.support.events import recorded
 from tests.support.polyai import EXAMPLE
 from tests.support.provisioning import API_KEY, USE_CASE, USER
 
@@ -42,15 +43,19 @@ async def transcript(chat: Chat, conversation: Conversation) -> list[tuple[str, 
         return [(direction, body) for direction, body in rows]
 
 
-async def events(chat: Chat) -> list[tuple[str, str, dict[str, Any]]]:
-    """Every conversation event, oldest first, as (conversation id, kind, details)."""
-    async with chat.service.runtime.database.read() as session:
-        rows = await session.execute(
-            select(
-                ConversationEvent.conversation_id, ConversationEvent.kind, ConversationEvent.details
-            ).order_by(ConversationEvent.id)
-        )
-        return [(conversation_id, kind, details) for conversation_id, kind, details in rows]
+async def events(chat: Chat) -> list[tuple[str | None, str, dict[str, Any]]]:
+    """What the project was told of its conversations beyond their start, oldest first, as (conversation
+    id, event type, details): their ends, and each text received in one nobody answers."""
+    kept = await recorded(chat.service.runtime.database.read, types=TOLD)
+    answered_by_nobody = {c.id for c in await conversations(chat) if c.answered_by == "nobody"}
+    return [
+        (e.conversation_id, e.type, e.details)
+        for e in kept
+        if e.type != "message.received" or e.conversation_id in answered_by_nobody
+    ]
+
+
+TOLD = ("conversation.ended", "message.received")
 
 
 async def inbound_id(chat: Chat, body: str) -> str:
@@ -165,13 +170,11 @@ async def test_a_reply_nobody_answers_is_kept_with_the_text_and_an_event(
         assert replied.agent == {} and replied.engaged_at is not None
         assert await transcript(chat, replied) == [("outbound", USE_CASE_TEXT), ("inbound", REPLY)]
         assert await events(chat) == [
-            (greeting.id, "ended", {"reason": "superseded"}),
-            (
-                replied.id,
-                "reply_received",
-                {"message_id": await inbound_id(chat, REPLY), "use_case_id": USE_CASE},
-            ),
+            (greeting.id, "conversation.ended", {"reason": "superseded"}),
+            (replied.id, "message.received", {}),
         ]
+        [received] = await recorded(chat.service.runtime.database.read, types=["message.received"])
+        assert received.message_id == await inbound_id(chat, REPLY)
 
 
 async def test_where_nobody_answers_every_text_is_an_event_and_the_end_comes_without_a_word(
@@ -195,7 +198,11 @@ async def test_where_nobody_answers_every_text_is_an_event_and_the_end_comes_wit
         [conversation] = await conversations(chat)
         assert (conversation.status, conversation.end_reason) == ("ended", "inactivity")
         assert await chat.received() == [USE_CASE_TEXT], "no warning, no timeout text, no answer"
-        assert [kind for _, kind, _ in await events(chat)] == ["reply_received", "reply_received", "ended"]
+        assert [kind for _, kind, _ in await events(chat)] == [
+            "message.received",
+            "message.received",
+            "conversation.ended",
+        ]
 
 
 @pytest.mark.parametrize("body", ["STOP", "unsubscribe"])
@@ -234,7 +241,7 @@ async def test_help_is_answered_where_nobody_answers(chat_on_none: Chat) -> None
         ("inbound", "HELP"),
         ("outbound", HELP_TEXT),
     ]
-    assert chat.agent.heard == [] and await events(chat) == []
+    assert chat.agent.heard == [] and [kind for _, kind, _ in await events(chat)] == ["message.received"]
 
 
 async def test_a_reply_to_a_deleted_use_case_is_answered_by_nobody(

@@ -22,7 +22,7 @@ from reachout.db import bulk
 from reachout.db.base import UTCDateTime, table_of
 from reachout.db.engine import Database
 from reachout.delivery.channels import Channel
-from reachout.messaging.models import MessageStatusEvent
+from reachout.events.models import Event
 from reachout.routing.models import StickySender
 
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -130,16 +130,18 @@ async def test_insert_rows_converts_json_and_timestamps_as_the_orm_reads_them(da
 
 async def test_insert_rows_refuses_to_leave_out_a_column_with_a_python_default(database: Database) -> None:
     row_without_details = {
+        "id": "e",
+        "type": "message.sent",
+        "project_id": None,
         "message_id": "m",
-        "status": "sent",
-        "outcome": "applied",
+        "conversation_id": None,
         "source": "test",
-        "error_code": None,
         "occurred_at": AT,
+        "data": {},
     }
     async with database.write.begin() as session:
         with pytest.raises(TypeError, match="must give details"):
-            await bulk.insert_rows(session, table_of(MessageStatusEvent), [row_without_details])
+            await bulk.insert_rows(session, table_of(Event), [row_without_details])
 
 
 @given(st.datetimes(timezones=st.timezones()))

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from tests.support.provisioning import API_KEY, CONNECTOR, SENDER, USE_CASE, USER, use_case_document
 from tests.support.service import Service
 
-GROWING_TABLES = ("conversations", "messages", "message_status_events", "sandbox_messages")
+GROWING_TABLES = ("conversations", "messages", "events", "webhook_deliveries", "sandbox_messages")
 HEADERS = {"X-PolyAi-Auth-Token": API_KEY, "X-TOKEN-ID": CONNECTOR}
 
 

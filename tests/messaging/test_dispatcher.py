@@ -23,11 +23,12 @@ from reachout.conversations.service import UndeliverableGreetings
 from reachout.db.engine import Database
 from reachout.delivery.channels import Channel
 from reachout.delivery.failures import failure_for
+from reachout.events.models import Event
 from reachout.kit.clock import FakeClock
 from reachout.kit.jobs.retry import RetryStrategy
 from reachout.messaging import claims, service
 from reachout.messaging.dispatcher import Dispatcher
-from reachout.messaging.models import Message, MessageStatusEvent
+from reachout.messaging.models import Message
 from reachout.messaging.schemas import ConversationText
 from reachout.outreach import service as outreach
 from reachout.outreach.service import plan_greeting
@@ -238,9 +239,7 @@ async def test_a_repeated_hand_off_reaches_the_sandbox_once(
         rows = (await session.execute(select(func.count()).select_from(SandboxMessage))).scalar_one()
         handoffs = (
             await session.execute(
-                select(func.count())
-                .select_from(MessageStatusEvent)
-                .where(MessageStatusEvent.status == "sending")
+                select(func.count()).select_from(Event).where(Event.type == "message.sending")
             )
         ).scalar_one()
     assert rows == 1

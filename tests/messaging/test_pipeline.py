@@ -7,20 +7,14 @@ from sqlalchemy import func, select
 
 from reachout.carriers.sandbox.models import SandboxMessage
 from reachout.conversations.models import Conversation
-from reachout.messaging.models import MessageStatusEvent
+from tests.support.events import recorded
 from tests.support.polyai import send
 from tests.support.provisioning import POLYAI_HEADERS, SENDER, USER, standard_document
 from tests.support.service import Service, messages
 
 
-async def events(service: Service, message_id: str) -> list[tuple[str, str, str]]:
-    async with service.runtime.database.read() as session:
-        rows = await session.execute(
-            select(MessageStatusEvent.status, MessageStatusEvent.outcome, MessageStatusEvent.source)
-            .where(MessageStatusEvent.message_id == message_id)
-            .order_by(MessageStatusEvent.id)
-        )
-        return [tuple(r) for r in rows]
+async def events(service: Service, message_id: str) -> list[tuple[str, str | None]]:
+    return [(e.type, e.source) for e in await recorded(service.runtime.database.read, message_id=message_id)]
 
 
 class TestDelivery:
@@ -47,10 +41,11 @@ class TestDelivery:
         assert message.delivered_at == service.clock.now()
         assert message.num_segments == 1 and message.encoding == "GSM-7"
         assert message.errored_at is None and message.error_code is None
-        assert await events(service, message.id) == [  # the row itself records its acceptance
-            ("sending", "applied", "dispatcher"),
-            ("sent", "applied", "sandbox"),
-            ("delivered", "applied", "sandbox"),
+        assert await events(service, message.id) == [
+            ("message.queued", None),
+            ("message.sending", "dispatcher"),
+            ("message.sent", "sandbox"),
+            ("message.delivered", "sandbox"),
         ]
 
     async def test_handset_sees_the_greeting_once(self, service: Service) -> None:

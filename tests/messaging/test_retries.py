@@ -14,8 +14,9 @@ from reachout.carriers.plugin import CarrierContext, CarrierPlugin
 from reachout.carriers.registry import FACTORIES, CarrierRegistry
 from reachout.delivery.failures import TOO_MANY_REQUESTS
 from reachout.kit.clock import FakeClock
-from reachout.messaging.models import Message, MessageStatusEvent
+from reachout.messaging.models import Message
 from tests.support.carriers import move_number
+from tests.support.events import recorded
 from tests.support.provisioning import POLYAI_HEADERS, SENDER, USER, standard_document
 from tests.support.service import in_process, make_settings
 
@@ -62,12 +63,9 @@ async def test_a_carriers_retry_after_is_waited_for(
         async with service.runtime.database.read() as session:
             message = (await session.execute(select(Message))).scalar_one()
             waited = (message.next_attempt_at - clock.now()).total_seconds()  # type: ignore[operator]
-            [retry] = (await session.execute(select(MessageStatusEvent))).scalars().all()
+        [retry] = await recorded(service.runtime.database.read, types=["message.retry_scheduled"])
         assert message.status == "queued" and waited == pytest.approx(120.0)
-        assert (retry.outcome, retry.error_code) == (
-            "retry",
-            20503 if isinstance(answer, Exception) else 20429,
-        )
+        assert retry.details["error_code"] == (20503 if isinstance(answer, Exception) else 20429)
 
         clock.advance(60)  # the backoff alone (2 s) has long passed, the carrier's word has not
         await service.work()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-
 from reachout.carriers.base import StatusReport
 from reachout.delivery.status import MessageStatus
 from reachout.messaging import reports as delivery
-from reachout.messaging.models import Message, MessageStatusEvent
+from reachout.messaging.models import Message
+from tests.support.events import recorded
 from tests.support.polyai import send
 from tests.support.service import Service, messages
 
@@ -51,19 +50,15 @@ async def test_a_duplicate_changes_nothing_but_is_kept(service: Service) -> None
     assert await apply(service, report(sid, MessageStatus.SENT, 2)) == ["duplicate"]
     [message] = await messages(service)
     assert message.updated_at == T0 + timedelta(seconds=1)
-    async with service.runtime.database.read() as session:
-        kept = (
-            (
-                await session.execute(
-                    select(MessageStatusEvent.outcome).where(
-                        MessageStatusEvent.message_id == message.id, MessageStatusEvent.status == "sent"
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-    assert kept == ["applied", "duplicate"]
+    kept = await recorded(
+        service.runtime.database.read,
+        message_id=message.id,
+        types=["message.sent", "message.report_ignored"],
+    )
+    assert [(e.type, e.details.get("outcome")) for e in kept] == [
+        ("message.sent", None),
+        ("message.report_ignored", "duplicate"),
+    ]
 
 
 async def test_a_terminal_state_never_regresses(service: Service) -> None:

@@ -2,7 +2,7 @@
 
 Pending is read from the tables themselves, not from what a pass reports (a pass that finds nothing due says
 nothing of a report due in three seconds): outbound messages still queued, sandbox reports still to make,
-conversation jobs (turns, inactivity timers) still to fire.
+conversation jobs (turns, inactivity timers) still to fire, webhook deliveries still to make.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ QUERIES = {
         "WHERE next_report_at IS NOT NULL"
     ),
     "conversation jobs": "SELECT count(*) AS n, min(due_at) AS due FROM conversation_jobs",
+    # To enabled endpoints only: a disabled one's wait until an operator enables it.
+    "webhook deliveries": (
+        "SELECT count(*) AS n, min(d.due_at) AS due FROM webhook_deliveries d "
+        "JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND e.enabled"
+    ),
 }
 
 

@@ -46,8 +46,10 @@ class Service:
     clock: FakeClock
 
     async def work(self) -> int:
-        """Run one worker pass at the current fake time."""
-        return await self.runtime.worker.run_once()
+        """Run one worker pass at the current fake time, and wait for the webhook requests it made."""
+        handled = await self.runtime.worker.run_once()
+        await self.runtime.webhooks.drain()
+        return handled
 
     async def settle(self, within: float | None = None) -> None:
         """Work, moving time to whatever is due next, until nothing is left to do (`pending.settle`);

@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from reachout.carriers.sandbox.models import SandboxMessage
 from reachout.db.engine import open_database
-from reachout.messaging.models import Message, MessageStatusEvent
+from reachout.events.models import Event
+from reachout.messaging.models import Message
 from tests.support import processes
 from tests.support.provisioning import API_KEY, CONNECTOR, SENDER, standard_document
 
@@ -72,11 +73,9 @@ async def test_three_workers_pace_one_sender_and_count_segments(database_url: st
             async with database.read() as session:
                 handoffs = (
                     await session.execute(
-                        select(MessageStatusEvent.details, Message.num_segments)
-                        .join(Message, Message.id == MessageStatusEvent.message_id)
-                        .where(
-                            MessageStatusEvent.source == "dispatcher", MessageStatusEvent.status == "sending"
-                        )
+                        select(Event.details, Message.num_segments)
+                        .join(Message, Message.id == Event.message_id)
+                        .where(Event.source == "dispatcher", Event.type == "message.sending")
                     )
                 ).all()
         finally:

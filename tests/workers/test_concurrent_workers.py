@@ -11,7 +11,8 @@ import yaml
 from sqlalchemy import func, select
 
 from reachout.db.engine import open_database
-from reachout.messaging.models import Message, MessageStatusEvent
+from reachout.events.models import Event
+from reachout.messaging.models import Message
 from tests.support import processes
 from tests.support.provisioning import API_KEY, CONNECTOR, standard_document
 
@@ -57,19 +58,13 @@ async def test_three_workers_share_the_outbox_without_double_claims(
                 }
                 handoffs = (
                     await session.execute(
-                        select(MessageStatusEvent.message_id, func.count())
-                        .where(MessageStatusEvent.source == "dispatcher")
-                        .group_by(MessageStatusEvent.message_id)
+                        select(Event.message_id, func.count())
+                        .where(Event.source == "dispatcher")
+                        .group_by(Event.message_id)
                     )
                 ).all()
                 handoff_details = (
-                    (
-                        await session.execute(
-                            select(MessageStatusEvent.details).where(
-                                MessageStatusEvent.source == "dispatcher"
-                            )
-                        )
-                    )
+                    (await session.execute(select(Event.details).where(Event.source == "dispatcher")))
                     .scalars()
                     .all()
                 )

@@ -17,11 +17,12 @@ from reachout.carriers.base import Rejected
 from reachout.conversations import jobs_repository
 from reachout.conversations.turns import ConversationWorker
 from reachout.delivery.failures import INVALID_TO_NUMBER
+from reachout.events.models import Event
 from reachout.kit.clock import FakeClock
 from reachout.kit.jobs.leases import Lease
 from reachout.kit.jobs.retry import RetryStrategy
 from reachout.messaging import claims, results
-from reachout.messaging.models import Message, MessageStatusEvent
+from reachout.messaging.models import Message
 from reachout.messaging.schemas import SendOutcome
 from reachout.tenancy.settings import WARNING_TEXT
 from tests.support.chat import Chat, ScriptedAgent, chat_on, project_document
@@ -63,8 +64,8 @@ async def test_a_dispatchers_late_result_leaves_the_newer_claims_hand_off(servic
         message = await session.get(Message, message_id)
         assert message is not None
         assert (message.status, message.carrier_sid, message.error_code) == ("sending", sid, None)
-        events = (await session.execute(select(MessageStatusEvent.status))).scalars().all()
-        assert "failed" not in events
+        events = (await session.execute(select(Event.type))).scalars().all()
+        assert "message.failed" not in events
 
 
 @dataclass

@@ -33,17 +33,23 @@ async def get_opt_out(session: AsyncSession, project_id: str, number: str) -> Op
 
 async def add_opt_out(
     session: AsyncSession, project_id: str, number: str, keyword: str, at: datetime
-) -> None:
+) -> bool:
+    """Store an opt-out; False if another transaction stored it first."""
     # Two transactions may record the same opt-out at once (a carrier's 21610 beside a STOP): the first wins.
-    await session.execute(
+    result = await session.execute(
         insert_for(session, OptOut)
         .values(project_id=project_id, number=number, keyword=keyword, opted_out_at=at)
         .on_conflict_do_nothing(index_elements=["project_id", "number"])
     )
+    return bool(getattr(result, "rowcount", 1))
 
 
-async def remove_opt_out(session: AsyncSession, project_id: str, number: str) -> None:
-    await session.execute(delete(OptOut).where(OptOut.project_id == project_id, OptOut.number == number))
+async def remove_opt_out(session: AsyncSession, project_id: str, number: str) -> bool:
+    """Forget an opt-out; False if there was none."""
+    result = await session.execute(
+        delete(OptOut).where(OptOut.project_id == project_id, OptOut.number == number)
+    )
+    return bool(getattr(result, "rowcount", 1))
 
 
 async def mark_auto_reply(

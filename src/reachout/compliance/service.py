@@ -9,6 +9,10 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.compliance import repository
+from reachout.events import service as events
+from reachout.events.schemas import NewEvent
+from reachout.events.types import EventType
+from reachout.kit.clock import iso_utc
 
 
 async def opted_out(session: AsyncSession, project_id: str, numbers: Iterable[str]) -> set[str]:
@@ -22,19 +26,35 @@ async def is_opted_out(session: AsyncSession, project_id: str, number: str) -> b
 
 
 async def opt_out(session: AsyncSession, project_id: str, number: str, keyword: str, at: datetime) -> bool:
-    """Record an opt-out; False if the number had already opted out (it keeps its first keyword and time)."""
+    """Record an opt-out and its event; False if the number had already opted out (it keeps its first
+    keyword and time)."""
     if await repository.get_opt_out(session, project_id, number) is not None:
         return False
-    await repository.add_opt_out(session, project_id, number, keyword, at)
+    if not await repository.add_opt_out(session, project_id, number, keyword, at):
+        return False  # a racing transaction recorded it first
+    await _record(session, EventType.CONTACT_OPTED_OUT, project_id, number, keyword, at)
     return True
 
 
-async def opt_in(session: AsyncSession, project_id: str, number: str) -> bool:
-    """Forget an opt-out; False if the number had not opted out."""
-    if await repository.get_opt_out(session, project_id, number) is None:
+async def opt_in(session: AsyncSession, project_id: str, number: str, keyword: str, at: datetime) -> bool:
+    """Forget an opt-out and record its event; False if the number had not opted out."""
+    if not await repository.remove_opt_out(session, project_id, number):
         return False
-    await repository.remove_opt_out(session, project_id, number)
+    await _record(session, EventType.CONTACT_OPTED_IN, project_id, number, keyword, at)
     return True
+
+
+async def _record(
+    session: AsyncSession, kind: EventType, project_id: str, number: str, keyword: str, at: datetime
+) -> None:
+    data = {
+        "project_id": project_id,
+        "phone_number": number,
+        "opted_out": kind is EventType.CONTACT_OPTED_OUT,
+        "keyword": keyword,  # the word the person texted, or `carrier:<code>` when a carrier said so
+        "changed_at": iso_utc(at),
+    }
+    await events.record(session, [NewEvent(kind, at, project_id, data, source=keyword)], at)
 
 
 class AutoReply(StrEnum):

@@ -7,9 +7,10 @@ the last word of their latest session there) opens a conversation with that mess
 use case says; opt-out, opt-in and help keywords are applied before any agent sees the text, and answered as
 `conversations.replies` allows (the sender's destination gates, one answer per person and window); an
 opted-out person's texts are kept, never answered, and so are those of a person the sender may not text (a
-country its use cases may not send to, say); a text in a conversation nobody answers is kept and recorded as
-an event; otherwise the text joins its session (or opens one, per the project's `after_timeout`) and the
-agent's turn is scheduled after the debounce window, so texts sent in quick succession are answered as one.
+country its use cases may not send to, say); a text in a conversation nobody answers is kept (its
+`message.received` event tells the project); otherwise the text joins its session (or opens one, per the
+project's `after_timeout`) and the agent's turn is scheduled after the debounce window, so texts sent in
+quick succession are answered as one.
 Sending and the agent's turn happen later, from durable rows.
 """
 
@@ -27,7 +28,7 @@ from reachout.compliance import service as compliance
 from reachout.compliance.keywords import KeywordKind, classify
 from reachout.compliance.service import AutoReply
 from reachout.conversations import jobs_repository, replies, repository
-from reachout.conversations.models import AnsweredBy, Conversation, ConversationStatus, EventKind, JobKind
+from reachout.conversations.models import AnsweredBy, Conversation, ConversationStatus, JobKind
 from reachout.conversations.schemas import SessionKey
 from reachout.conversations.service import INACTIVITY_JOBS, end, open_on_inbound, open_on_use_case_reply
 from reachout.delivery.channels import Channel
@@ -173,13 +174,11 @@ def _answers(sent: UseCaseSend, latest: Conversation | None) -> bool:
 async def _keep_unanswered(
     session: AsyncSession, text: InboundText, project: ProjectView, conversation: Conversation
 ) -> InboundResult:
-    """Keep a text nobody answers, record that it came, and let the conversation end after the project's
-    whole inactivity period (with no warning: nobody is there to keep it open for)."""
+    """Keep a text nobody answers (its `message.received` event says it came), and let the conversation
+    end after the project's whole inactivity period (with no warning: nobody is there to keep it open for)."""
     now = text.received_at
     message_id = await messaging.store_inbound(session, text, project.id, conversation.id)
     await _engage(session, conversation, conversation.id, now)
-    details = {"message_id": message_id, "use_case_id": conversation.use_case_id}
-    await repository.add_event(session, conversation.id, EventKind.REPLY_RECEIVED, details, now)
     inactivity = project.conversations.inactivity
     quiet = timedelta(seconds=inactivity.warn_after_seconds + inactivity.end_after_warning_seconds)
     await jobs_repository.schedule(session, conversation.id, JobKind.EXPIRE, now + quiet, now)
@@ -205,7 +204,7 @@ async def _answer_keyword(
         # One confirmation: a repeated STOP from an opted-out number gets none.
         return ((AutoReply.OPT_OUT, settings.opt_out_text) if newly else None), newly
     if kind is KeywordKind.OPT_IN:
-        changed = await compliance.opt_in(session, project.id, key.user_number)
+        changed = await compliance.opt_in(session, project.id, key.user_number, word, now)
         return (AutoReply.OPT_IN, settings.opt_in_text), changed
     return (AutoReply.HELP, settings.help_text), False
 

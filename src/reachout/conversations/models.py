@@ -24,14 +24,6 @@ class AnsweredBy(StrEnum):
     NOBODY = "nobody"  # each text is stored and a `reply_received` event recorded, for the project to act on
 
 
-class EventKind(StrEnum):
-    """What a conversation event records."""
-
-    ENDED = "ended"
-    AGENT_FAILED = "agent_failed"  # the agent failed every attempt; the fallback text was sent
-    REPLY_RECEIVED = "reply_received"  # a text in a conversation nobody answers
-
-
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
@@ -101,18 +93,3 @@ class ConversationJob(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
-
-
-class ConversationEvent(Base):
-    """What happened to a conversation beyond its messages: it ended (and why), its agent failed for good,
-    a text came that nobody answers (an `EventKind`)."""
-
-    __tablename__ = "conversation_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    conversation_id: Mapped[str] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
-    )
-    kind: Mapped[str] = mapped_column(String(32))
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    at: Mapped[datetime]

@@ -1,4 +1,4 @@
-"""All SQL of conversation sessions: opening, finding, changing and ending them, and their events.
+"""All SQL of conversation sessions: opening, finding, changing and ending them, and their views.
 
 Jobs are in `jobs_repository`, the Bland listing's queries in `listing_repository`.
 """
@@ -9,14 +9,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, tuple_
+from sqlalchemy import bindparam, func, or_, select, tuple_
 from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from reachout.agents.base import EndReason
-from reachout.conversations.models import Conversation, ConversationEvent, ConversationStatus, EventKind
-from reachout.conversations.schemas import NewConversation, SessionKey
+from reachout.conversations.models import Conversation, ConversationStatus
+from reachout.conversations.schemas import ConversationSnapshot, NewConversation, SessionKey
 from reachout.db import bulk
 from reachout.db.base import table_of
 
@@ -160,11 +160,30 @@ async def update(session: AsyncSession, conversation_id: str, values: dict[str, 
     )
 
 
-async def add_event(
-    session: AsyncSession, conversation_id: str, kind: EventKind, details: dict[str, Any], at: datetime
-) -> None:
-    """Record something that happened to a conversation."""
-    await session.execute(
-        insert(table_of(ConversationEvent)),
-        [{"conversation_id": conversation_id, "kind": kind, "details": details, "at": at}],
-    )
+_SNAPSHOT_COLUMNS = (
+    Conversation.id,
+    Conversation.project_id,
+    Conversation.channel,
+    Conversation.agent_number,
+    Conversation.user_number,
+    Conversation.status,
+    Conversation.end_reason,
+    Conversation.answered_by,
+    Conversation.use_case_id,
+    Conversation.metadata_,
+    Conversation.variables,
+    Conversation.opened_at,
+    Conversation.last_activity_at,
+    Conversation.ended_at,
+)
+# Built once: every accept batch runs it.
+_SNAPSHOTS = select(*_SNAPSHOT_COLUMNS).where(Conversation.id.in_(bindparam("ids", expanding=True)))
+
+
+async def snapshots(session: AsyncSession, ids: Iterable[str]) -> dict[str, ConversationSnapshot]:
+    """Each conversation as it stands in this transaction, by id."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    result = await session.execute(_SNAPSHOTS, {"ids": wanted})
+    return {row[0]: ConversationSnapshot._make(row) for row in result}

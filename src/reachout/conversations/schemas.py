@@ -13,6 +13,7 @@ import uuid_utils
 from reachout.agents.base import EndReason
 from reachout.conversations.models import AnsweredBy, JobKind
 from reachout.delivery.channels import Channel
+from reachout.events.types import EventType
 from reachout.kit.jobs.leases import Lease
 from reachout.kit.records import EMPTY_MAPPING
 
@@ -80,3 +81,31 @@ class UsersSessions:
 
     latest_agent: dict[str, str]  # user number -> agent number of their most recent conversation
     open_ids: dict[SessionKey, str]  # the open session of each key that has one
+
+
+class ConversationSnapshot(NamedTuple):
+    """A conversation's columns as its events show it."""
+
+    id: str
+    project_id: str
+    channel: str
+    agent_number: str
+    user_number: str
+    status: str
+    end_reason: str | None
+    answered_by: str
+    use_case_id: str | None
+    metadata: Mapping[str, Any]
+    variables: Mapping[str, Any]
+    opened_at: datetime
+    last_activity_at: datetime
+    ended_at: datetime | None
+
+
+class ConversationChange(NamedTuple):
+    """Something that happened to a conversation, to record in the event log (`conversations.event_log`)."""
+
+    type: EventType
+    conversation_id: str
+    occurred_at: datetime
+    details: Mapping[str, Any] = EMPTY_MAPPING

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reachout.agents.base import EndReason
-from reachout.conversations import jobs_repository, listing_repository, repository
+from reachout.conversations import event_log, jobs_repository, listing_repository, repository
 from reachout.conversations.listing import ConversationPage, ConversationQuery, ConversationSummary
-from reachout.conversations.models import AnsweredBy, ConversationStatus, EventKind, JobKind
+from reachout.conversations.models import AnsweredBy, ConversationStatus, JobKind
 from reachout.conversations.schemas import (
+    ConversationChange,
     NewConversation,
     Opening,
     SessionKey,
@@ -23,6 +24,7 @@ from reachout.conversations.schemas import (
 )
 from reachout.delivery.channels import Channel
 from reachout.delivery.failures import failure_for
+from reachout.events.types import EventType
 from reachout.kit.after_commit import log_after_commit
 from reachout.logs import get_logger
 from reachout.messaging import service as messaging
@@ -61,6 +63,7 @@ async def open_sessions(
     }
     await repository.end_many(session, sorted(superseded), now, EndReason.SUPERSEDED)
     latest_for_key = {o.key: o.id for o in openings}  # within one batch, the last greeting wins too
+    born_superseded = [o.id for o in openings if latest_for_key[o.key] != o.id]
     await repository.insert_many(
         session,
         [
@@ -74,6 +77,16 @@ async def open_sessions(
             )
             for o in openings
         ],
+    )
+    ended = {"reason": EndReason.SUPERSEDED}
+    await event_log.record(
+        session,
+        [
+            *(ConversationChange(EventType.CONVERSATION_ENDED, i, now, ended) for i in sorted(superseded)),
+            *(ConversationChange(EventType.CONVERSATION_STARTED, o.id, now) for o in openings),
+            *(ConversationChange(EventType.CONVERSATION_ENDED, i, now, ended) for i in born_superseded),
+        ],
+        now,
     )
 
 
@@ -93,6 +106,8 @@ async def open_on_inbound(
         conversation_id, key, now, dict(agent or {}), answered_by=answered_by, use_case_id=use_case_id
     )
     await repository.insert_many(session, [conversation])
+    started = ConversationChange(EventType.CONVERSATION_STARTED, conversation_id, now)
+    await event_log.record(session, [started], now)
     return conversation_id
 
 
@@ -131,7 +146,8 @@ async def end(
     )
     await jobs_repository.cancel(session, conversation_id, (JobKind.TURN, *INACTIVITY_JOBS))
     recorded = {"reason": reason, **(details or {})}
-    await repository.add_event(session, conversation_id, EventKind.ENDED, recorded, now)
+    ended = ConversationChange(EventType.CONVERSATION_ENDED, conversation_id, now, recorded)
+    await event_log.record(session, [ended], now)
     fields = {"conversation_id": conversation_id, "reason": reason}
     if details is not None and "message_id" in details:
         fields["message_id"] = details["message_id"]  # the greeting that could not be delivered

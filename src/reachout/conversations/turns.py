@@ -23,12 +23,13 @@ from reachout.agents.base import AgentTurn, ConversationView, EndReason, Line, S
 from reachout.agents.registry import AgentRegistry, kind_of
 from reachout.compliance import service as compliance
 from reachout.compliance.service import AutoReply
-from reachout.conversations import jobs_repository, replies, repository
-from reachout.conversations.models import AnsweredBy, Conversation, ConversationStatus, EventKind, JobKind
-from reachout.conversations.schemas import LeasedJob
+from reachout.conversations import event_log, jobs_repository, replies, repository
+from reachout.conversations.models import AnsweredBy, Conversation, ConversationStatus, JobKind
+from reachout.conversations.schemas import ConversationChange, LeasedJob
 from reachout.conversations.service import end
 from reachout.db.engine import Database
 from reachout.delivery.channels import Channel
+from reachout.events.types import EventType
 from reachout.kit import metrics
 from reachout.kit.clock import Clock
 from reachout.kit.jobs.leases import Lease
@@ -244,9 +245,10 @@ class ConversationWorker:
                 reason=EndReason.AGENT_FAILED,
             )
             details = {"attempts": job.attempts, "error": repr(error)[:500]}
-            await repository.add_event(
-                session, prepared.conversation.id, EventKind.AGENT_FAILED, details, now
+            failed = ConversationChange(
+                EventType.CONVERSATION_AGENT_FAILED, prepared.conversation.id, now, details
             )
+            await event_log.record(session, [failed], now)
             fallback = AgentTurn(
                 reply=prepared.project.conversations.fallback_text, state=prepared.view.state
             )
@@ -291,6 +293,8 @@ class ConversationWorker:
             return project.id, "ended_opted_out"
         if job.kind == JobKind.WARN:
             await replies.queue_reply(session, _text(conversation, settings.warning_message), now)
+            warned = ConversationChange(EventType.CONVERSATION_WARNING_SENT, conversation.id, now)
+            await event_log.record(session, [warned], now)
             expire_at = now + timedelta(seconds=settings.end_after_warning_seconds)
             await jobs_repository.schedule(session, conversation.id, JobKind.EXPIRE, expire_at, now)
             return project.id, "warning_queued"

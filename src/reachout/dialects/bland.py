@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request, status
@@ -37,6 +37,7 @@ from reachout.dialects.bland_schemas import (
     SECURITY,
 )
 from reachout.errors import ErrorCode, ReachoutError
+from reachout.kit.clock import iso_utc
 from reachout.kit.http import refusals_as
 from reachout.messaging.schemas import MessageView
 from reachout.tenancy.keys import key_from_headers
@@ -247,11 +248,7 @@ def _typed(field: FilterField, value: object, where: str) -> str | bool | int | 
 
 
 def _time(moment: datetime | None) -> str | None:
-    return (
-        None
-        if moment is None
-        else moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return None if moment is None else iso_utc(moment)
 
 
 def _summary(item: ConversationSummary) -> dict[str, Any]:

@@ -7,6 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def iso_utc(moment: datetime) -> str:
+    """A moment as reachout writes it for people and payloads: UTC, milliseconds, `Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class Clock(Protocol):
     """The one source of "now" for services and workers."""
 

@@ -1,7 +1,7 @@
 """Applying carriers' status reports: the one status path every carrier (and the dispatcher) shares.
 
 Reports arrive late, twice and out of order; `delivery.status.decide` says which move a message forward.
-Every report is kept as an event, applied or not. A message of a conversation that a report ends badly is
+Every report is kept in the event log, applied or not. A message of a conversation that a report ends badly is
 passed to `DeliveryFailures`, the port the domain above implements, in the same transaction. Nothing here
 commits.
 """
@@ -23,10 +23,11 @@ from reachout.carriers.base import StatusReport
 from reachout.compliance import service as compliance
 from reachout.delivery.failures import CarrierFailure, failure_for
 from reachout.delivery.status import MessageStatus, TransitionOutcome, decide
+from reachout.events.types import EventType, for_status
 from reachout.kit.after_commit import after_commit
 from reachout.logs import get_logger
-from reachout.messaging import repository, tallies
-from reachout.messaging.schemas import FailedMessage, MessageChange, MessageState, StatusEvent
+from reachout.messaging import event_log, repository, tallies
+from reachout.messaging.schemas import FailedMessage, MessageChange, MessageEvent, MessageState
 
 _CARRIER_HAS_IT = frozenset(
     {
@@ -75,7 +76,7 @@ async def apply_statuses(
     # Only a message with another report later in the batch needs its state carried forward.
     recurring = {message_id for message_id, count in Counter(targets).items() if count > 1}
     changes: dict[str, MessageChange] = dict(also or {})
-    events: list[StatusEvent] = []
+    events: list[MessageEvent] = []
     outcomes: list[TransitionOutcome | None] = []
     failed: list[FailedMessage] = []
     noted: list[_Noted] = []  # turned into log lines after the commit, outside the transaction
@@ -101,26 +102,39 @@ async def apply_statuses(
             if message_id in recurring:
                 current[message_id] = _advanced(current[message_id], change)
             changes[message_id] = _merged(changes.get(message_id), change)
-        events.append(
-            StatusEvent(
-                message_id,
-                report.status,
-                outcome,
-                report.source,
-                report.occurred_at,
-                report.error_code,
-                report.details,
-            )
-        )
+        events.append(_event(message_id, report, outcome))
         outcomes.append(outcome)
     await repository.apply_changes(session, list(changes.values()))
-    await repository.insert_events(session, events)
+    if events:
+        await event_log.record(session, events, min(report.occurred_at for report in reports))
     if noted:  # before what the failures lead to (a conversation ended), as they happen in that order
         after_commit(session, partial(_log_reports, noted))
     if failures is not None and failed:
         await failures.failed(session, failed)
     after_commit(session, partial(tallies.count_changes, changes, current))
     return outcomes
+
+
+def _event(message_id: str, report: StatusReport, outcome: TransitionOutcome) -> MessageEvent:
+    """A report as the event log keeps it: the move it made, or (for audit) one that changed nothing."""
+    if outcome is TransitionOutcome.APPLIED:
+        return MessageEvent(
+            for_status(report.status),
+            message_id,
+            report.occurred_at,
+            report.source,
+            report.error_code,
+            report.details,
+        )
+    ignored = {**report.details, "status": report.status.value, "outcome": outcome.value}
+    return MessageEvent(
+        EventType.MESSAGE_REPORT_IGNORED,
+        message_id,
+        report.occurred_at,
+        report.source,
+        report.error_code,
+        ignored,
+    )
 
 
 # A report as applied: the state it was judged against, the report, the outcome, whether it opted out.

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, or_, select
+from sqlalchemy import JSON, String, bindparam, column, exists, func, insert, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -16,7 +16,7 @@ from reachout.delivery.channels import Channel
 from reachout.delivery.status import MessageStatus
 from reachout.kit.jobs import repository as jobs
 from reachout.kit.jobs.leases import Lease
-from reachout.messaging.models import Direction, Message, MessageStatusEvent
+from reachout.messaging.models import Direction, Message
 from reachout.messaging.schemas import (
     ClaimedMessage,
     DueMessage,
@@ -25,7 +25,7 @@ from reachout.messaging.schemas import (
     MessageView,
     NewInbound,
     NewOutbound,
-    StatusEvent,
+    Snapshot,
     UseCaseSend,
 )
 from reachout.messaging.segments import count_segments
@@ -101,24 +101,47 @@ async def insert_inbound(session: AsyncSession, message: NewInbound) -> None:
     )
 
 
-async def insert_events(session: AsyncSession, events: Sequence[StatusEvent]) -> None:
-    """Keep status events for audit."""
-    await bulk.insert_rows(
-        session,
-        table_of(MessageStatusEvent),
-        [
-            {
-                "message_id": e.message_id,
-                "status": e.status,
-                "outcome": e.outcome,
-                "source": e.source,
-                "error_code": e.error_code,
-                "details": dict(e.details),
-                "occurred_at": e.occurred_at,
-            }
-            for e in events
-        ],
-    )
+# The conversation a message is in, as far as its events' views need it; the conversations domain sits above
+# this one and owns the table, so it is named here rather than imported.
+_CONVERSATIONS = table("conversations", column("id", String), column("metadata", JSON))
+_SNAPSHOT_COLUMNS = (
+    Message.id,
+    Message.project_id,
+    Message.conversation_id,
+    Message.use_case_id,
+    Message.direction,
+    Message.channel,
+    Message.from_number,
+    Message.to_number,
+    Message.body,
+    Message.status,
+    Message.error_code,
+    Message.error_message,
+    Message.num_segments,
+    Message.encoding,
+    Message.carrier,
+    Message.carrier_sid,
+    Message.created_at,
+    Message.handed_off_at,
+    Message.delivered_at,
+    Message.errored_at,
+    Message.updated_at,
+)
+# Built once: every batch that records message events runs it.
+_SNAPSHOTS = (
+    select(*_SNAPSHOT_COLUMNS, _CONVERSATIONS.c.metadata)
+    .outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.id == Message.conversation_id)
+    .where(Message.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+async def snapshots(session: AsyncSession, ids: Iterable[str]) -> dict[str, Snapshot]:
+    """Each message as it stands in this transaction, with its conversation's metadata, by id."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    result = await session.execute(_SNAPSHOTS, {"ids": wanted})
+    return {row[0]: Snapshot._make(row) for row in result}
 
 
 async def due_for_dispatch(session: AsyncSession, now: datetime, limit: int) -> list[DueMessage]:

@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.carriers.base import Accepted, CarrierUnavailable, Rejected, StatusReport
 from reachout.delivery.failures import CARRIER_UNAVAILABLE, SENDER_NOT_CAPABLE, CarrierFailure
 from reachout.delivery.status import MessageStatus
+from reachout.events.types import EventType
 from reachout.kit.after_commit import LogLine, after_commit, log_after_commit
 from reachout.kit.jobs.leases import Lease
 from reachout.kit.jobs.retry import RetryStrategy
 from reachout.logs import get_logger, last_digits
-from reachout.messaging import repository, tallies
+from reachout.messaging import event_log, repository, tallies
 from reachout.messaging.reports import DeliveryFailures, apply_statuses, failure_report
-from reachout.messaging.schemas import MessageChange, SendOutcome, StatusEvent
+from reachout.messaging.schemas import MessageChange, MessageEvent, SendOutcome
 
 log = get_logger("dispatcher")
 
@@ -42,7 +43,7 @@ async def record_send_results(
     late = [o.message.id for o in outcomes if o.message.id not in held]
     if late:
         log.warning("send results after the lease ended dropped", message_ids=late, lease=lease.token)
-    retry_events: list[StatusEvent] = []
+    retry_events: list[MessageEvent] = []
     changes: dict[str, MessageChange] = {}
     reports: list[StatusReport] = []
     lines: list[LogLine] = []
@@ -74,8 +75,8 @@ async def record_send_results(
             changes[claimed.id] = MessageChange(claimed.id, updated_at=now, next_attempt_at=retry_at)
             details = {"retry_at": retry_at.isoformat(), "reason": failure.description, "worker": lease.owner}
             retry_events.append(
-                StatusEvent(
-                    claimed.id, MessageStatus.QUEUED, "retry", "dispatcher", now, failure.code, details
+                MessageEvent(
+                    EventType.MESSAGE_RETRY_SCHEDULED, claimed.id, now, "dispatcher", failure.code, details
                 )
             )
             if debug:
@@ -86,8 +87,8 @@ async def record_send_results(
             continue
         changes[claimed.id] = MessageChange(claimed.id, carrier=outcome.carrier, settled=True)
         reports.append(failure_report(claimed.id, failure, now, lease.owner))
-    await repository.insert_events(session, retry_events)
     await apply_statuses(session, reports, also=changes, failures=failures)
+    await event_log.record(session, retry_events, now)
     after_commit(session, lambda: tallies.count_retries(retry_events, outcomes))
     log_after_commit(session, log, lines)
     return len(held)

@@ -11,7 +11,8 @@ import uuid_utils
 
 from reachout.carriers.base import Accepted, CarrierUnavailable, InboundText, Rejected
 from reachout.delivery.channels import Channel
-from reachout.delivery.status import MessageStatus, TransitionOutcome
+from reachout.delivery.status import MessageStatus
+from reachout.events.types import EventType
 from reachout.kit.gcra import Rate
 from reachout.kit.records import EMPTY_MAPPING
 from reachout.messaging.models import SendPriority
@@ -205,16 +206,42 @@ class NewInbound:
     conversation_id: str | None
 
 
-class StatusEvent(NamedTuple):
-    """One report about a message, applied or not, as kept for audit."""
+class MessageEvent(NamedTuple):
+    """Something that happened to a message, to record in the event log (`messaging.event_log`)."""
 
+    type: EventType
     message_id: str
-    status: MessageStatus
-    outcome: TransitionOutcome | str
-    source: str
     occurred_at: datetime
-    error_code: int | None = None
+    source: str | None = None
+    error_code: int | None = None  # as reported, which may differ from the message's (a late report)
     details: Mapping[str, Any] = EMPTY_MAPPING
+
+
+class Snapshot(NamedTuple):
+    """A message's columns as its events show it, and its conversation's metadata (None: in none)."""
+
+    id: str
+    project_id: str | None
+    conversation_id: str | None
+    use_case_id: str | None
+    direction: str
+    channel: str
+    from_number: str | None
+    to_number: str
+    body: str
+    status: str
+    error_code: int | None
+    error_message: str | None
+    num_segments: int
+    encoding: str
+    carrier: str | None
+    carrier_sid: str | None
+    created_at: datetime
+    handed_off_at: datetime | None
+    delivered_at: datetime | None
+    errored_at: datetime | None
+    updated_at: datetime
+    metadata: Mapping[str, Any] | None
 
 
 class MessageChange(NamedTuple):

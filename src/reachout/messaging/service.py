@@ -12,26 +12,29 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reachout.carriers.base import InboundText
-from reachout.delivery.status import MessageStatus, TransitionOutcome
-from reachout.messaging import gauges_repository, repository
+from reachout.events.types import EventType
+from reachout.messaging import event_log, gauges_repository, repository
 from reachout.messaging.models import SendPriority
 from reachout.messaging.schemas import (
     DEFAULT_VALIDITY_SECONDS,
     ConversationText,
+    MessageEvent,
     MessageView,
     NewInbound,
     NewOutbound,
     OutboxGauges,
-    StatusEvent,
     UseCaseSend,
     new_message_id,
 )
 from reachout.tenancy import service as tenancy
 
 
-async def queue(session: AsyncSession, messages: Sequence[NewOutbound]) -> None:
-    """Queue outbound messages for the dispatcher (the outbox rows)."""
+async def queue(session: AsyncSession, messages: Sequence[NewOutbound], now: datetime) -> None:
+    """Queue outbound messages for the dispatcher (the outbox rows), each with its `queued` event."""
     await repository.insert_outbound(session, messages)
+    await event_log.record(
+        session, [MessageEvent(EventType.MESSAGE_QUEUED, m.id, m.created_at) for m in messages], now
+    )
 
 
 async def queue_texts(session: AsyncSession, texts: Sequence[ConversationText], now: datetime) -> list[str]:
@@ -44,7 +47,7 @@ async def queue_texts(session: AsyncSession, texts: Sequence[ConversationText], 
         NewOutbound(new_message_id(), text, now, SendPriority.REPLY, expires_at, created_at=now)
         for text in texts
     ]
-    await repository.insert_outbound(session, messages)
+    await queue(session, messages, now)
     return [m.id for m in messages]
 
 
@@ -59,14 +62,8 @@ async def store_inbound(
     """Store a text a person sent, with its `received` event; returns its message id."""
     message_id = new_message_id()
     await repository.insert_inbound(session, NewInbound(message_id, text, project_id, conversation_id))
-    await repository.insert_events(
-        session,
-        [
-            StatusEvent(
-                message_id, MessageStatus.RECEIVED, TransitionOutcome.APPLIED, text.carrier, text.received_at
-            )
-        ],
-    )
+    received = MessageEvent(EventType.MESSAGE_RECEIVED, message_id, text.received_at, text.carrier)
+    await event_log.record(session, [received], text.received_at)
     return message_id
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from reachout.delivery.failures import CATALOGUE
 from reachout.kit import metrics
 from reachout.kit.metrics import NO_LABEL
-from reachout.messaging.schemas import MessageChange, MessageState, NewOutbound, SendOutcome, StatusEvent
+from reachout.messaging.schemas import MessageChange, MessageEvent, MessageState, NewOutbound, SendOutcome
 
 
 def error_code_label(code: int | None) -> str:
@@ -67,7 +67,7 @@ def count_changes(changes: Mapping[str, MessageChange], states: Mapping[str, Mes
             histogram.observe(waited)
 
 
-def count_retries(retried: Sequence[StatusEvent], outcomes: Sequence[SendOutcome]) -> None:
+def count_retries(retried: Sequence[MessageEvent], outcomes: Sequence[SendOutcome]) -> None:
     """Hand-offs that failed and will be tried again, by project, carrier and error code."""
     if not retried:
         return

@@ -194,7 +194,7 @@ async def accept_first_messages(
         )
         outcomes.append(AcceptedMessage(message_id, None if opening is None else opening.id, sender, now))
     await conversations.open_sessions(session, openings, now, known)
-    await messaging.queue(session, messages)
+    await messaging.queue(session, messages, now)
     after_commit(session, partial(tallies.count_accepted, messages))
     log_after_commit(session, log, _accept_lines(requests, outcomes))
     return outcomes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import (
@@ -20,6 +21,8 @@ from reachout.agents.base import AgentError
 from reachout.agents.pathway import PathwaySpec
 from reachout.agents.registry import kind_of
 from reachout.carriers.base import CarrierKind
+from reachout.events.signing import check_secret
+from reachout.events.types import UnknownEventFilter, check_filter
 from reachout.phones.numbers import InvalidPhoneNumber, is_region, parse_e164
 from reachout.tenancy.enums import (
     BrandStatus,
@@ -46,6 +49,50 @@ class RateLimitSpec(_Strict):
 class WebhookSpec(_Strict):
     url: str = Field(min_length=1)
     secret: str | None = None
+
+
+class WebhookEndpointSpec(_Strict):
+    """A Standard Webhooks endpoint of the project: every event it wants, signed with its secret(s)."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    secret: str | list[str] = Field(
+        description="`whsec_` + base64 (24 bytes or more); a list while rotating: the first signs, and "
+        "during the rotation each one signs."
+    )
+    events: list[str] = Field(
+        default_factory=list, description="Event types or families (`message.*`); empty: every event."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("a webhook url must be an absolute http:// or https:// URL")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secrets(cls, value: str | list[str]) -> str | list[str]:
+        secrets = [value] if isinstance(value, str) else value
+        if not secrets:
+            raise ValueError("a webhook needs at least one secret")
+        for secret in secrets:
+            check_secret(secret)
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, patterns: list[str]) -> list[str]:
+        try:
+            return list(check_filter(patterns))
+        except UnknownEventFilter as error:
+            raise ValueError(str(error)) from None
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret, the signing one first."""
+        return [self.secret] if isinstance(self.secret, str) else list(self.secret)
 
 
 class NumberSpec(_Strict):
@@ -145,6 +192,9 @@ class ProjectSpec(_Strict):
     agent: dict[str, Any] = Field(default_factory=dict)
     conversations: ConversationSettings = Field(default_factory=ConversationSettings)
     webhook: WebhookSpec | None = None
+    webhooks: list[WebhookEndpointSpec] = Field(
+        default_factory=list, description="Standard Webhooks endpoints told of the project's events."
+    )
     numbers: list[NumberSpec] = Field(default_factory=list)
     twilio: TwilioProjectSpec = Field(default_factory=TwilioProjectSpec)
     use_cases: list[UseCaseSpec] = Field(default_factory=list)
@@ -155,6 +205,7 @@ class ProjectSpec(_Strict):
     @model_validator(mode="after")
     def _numbers_unique(self) -> ProjectSpec:
         _unique("number", [(("numbers", i, "number"), n.number) for i, n in enumerate(self.numbers)])
+        _unique("webhook url", [(("webhooks", i, "url"), w.url) for i, w in enumerate(self.webhooks)])
         own = {n.number for n in self.numbers}
         for u, use_case in enumerate(self.use_cases):
             for n, number in enumerate(use_case.sender_pool):

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.agents import service as agents
 from reachout.carriers.base import CarrierKind
+from reachout.events import service as events
+from reachout.events.schemas import EndpointConfig
 from reachout.phones.numbers import parse_e164
 from reachout.provisioning.loader import ProvisioningError
 from reachout.provisioning.schema import AccountSpec, NumberSpec, ProjectSpec, ProvisioningFile, UseCaseSpec
@@ -116,6 +118,12 @@ async def _apply_project(
                 setattr(existing, name, value)
     await session.flush()
     await _apply_use_cases(session, spec, now)
+    await events.apply_endpoints(
+        session,
+        spec.id,
+        [EndpointConfig(w.url, tuple(w.secrets), tuple(w.events)) for w in spec.webhooks],
+        now,
+    )
 
 
 async def _apply_use_cases(session: AsyncSession, spec: ProjectSpec, now: datetime) -> None:

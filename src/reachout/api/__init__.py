@@ -1,0 +1,1 @@
+"""reachout's own API under /api/v1/: the event log, webhook endpoints, attempts, replay and recovery."""
