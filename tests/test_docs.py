@@ -54,18 +54,22 @@ Requirement = list[dict[str, list[str]]]
 POLYAI: Requirement = [{"PolyAiAuthToken": [], "PolyAiConnectorId": []}]
 AMIGO: Requirement = [{"AmigoBearer": []}]
 BLAND: Requirement = [{"BlandApiKey": []}]
-SECURITY_FOR_TAG = {"PolyAI": POLYAI, "Amigo": AMIGO, "Bland": BLAND}
+REACHOUT: Requirement = [{"ReachoutApiKey": []}]
+API_TAG = "reachout: events and webhooks"
+SECURITY_FOR_TAG = {"PolyAI": POLYAI, "Amigo": AMIGO, "Bland": BLAND, API_TAG: REACHOUT}
 SCHEMES = {
     "PolyAiAuthToken": {"type": "apiKey", "in": "header", "name": "X-PolyAi-Auth-Token"},
     "PolyAiConnectorId": {"type": "apiKey", "in": "header", "name": "X-TOKEN-ID"},
     "AmigoBearer": {"type": "http", "scheme": "bearer"},
     "BlandApiKey": {"type": "apiKey", "in": "header", "name": "authorization"},
+    "ReachoutApiKey": {"type": "http", "scheme": "bearer"},
 }
 VALUES = {
     "PolyAiAuthToken": API_KEY,
     "PolyAiConnectorId": CONNECTOR,
     "AmigoBearer": API_KEY,
     "BlandApiKey": API_KEY,
+    "ReachoutApiKey": API_KEY,
 }
 
 
@@ -174,6 +178,7 @@ async def test_each_dialect_operation_requires_its_credentials_and_no_other_oper
         "PolyAI": {"POST /v1/outbound-sms"},
         "Amigo": {"POST /v1/sms/", "GET /v1/sms/{message_id}"},
         "Bland": {"GET /v1/sms/conversations", "GET /v1/sms/conversations/{conversation_id}"},
+        API_TAG: {label for label in API_STATUSES},
     }
     assert {"GET /healthz", "POST /sandbox/inbound", "GET /sandbox/handsets/{number}/messages"} <= unsecured
     assert any("twilio" in label for label in unsecured), unsecured  # the carrier's callbacks
@@ -221,7 +226,24 @@ STATUSES = {
     "POST /v1/webhook/twilio/sms-inbound": {"200", "400", "403", "413"},
     "GET /healthz": {"200", "503"},
 }
-ERROR_SCHEMA_FOR_TAG = {"PolyAI": "ErrorDetail", "Amigo": "ErrorDetail", "Bland": "BlandRefusal"}
+# reachout's own API: what each read gives, and the writes' 413 besides.
+API_STATUSES = {
+    "GET /api/v1/events": {"200", "400", "401", "404", "500"},
+    "GET /api/v1/events/{event_id}": {"200", "400", "401", "404", "500"},
+    "GET /api/v1/events/{event_id}/attempts": {"200", "400", "401", "404", "500"},
+    "POST /api/v1/events/{event_id}/replay": {"202", "400", "401", "404", "413", "500"},
+    "GET /api/v1/webhooks": {"200", "400", "401", "404", "500"},
+    "GET /api/v1/webhooks/{endpoint_id}/attempts": {"200", "400", "401", "404", "500"},
+    "POST /api/v1/webhooks/recover": {"202", "400", "401", "404", "413", "500"},
+    "POST /api/v1/webhooks/{endpoint_id}/enable": {"200", "400", "401", "404", "413", "500"},
+}
+STATUSES |= API_STATUSES
+ERROR_SCHEMA_FOR_TAG = {
+    "PolyAI": "ErrorDetail",
+    "Amigo": "ErrorDetail",
+    "Bland": "BlandRefusal",
+    API_TAG: "ApiError",
+}
 # The answers with no body: PolyAI's empty 202, and Twilio's 204 and signature refusals.
 NO_BODY = {
     ("POST /v1/outbound-sms", "202"),

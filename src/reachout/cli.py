@@ -11,6 +11,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 import uvicorn
 import uvloop
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from reachout import logs
+from reachout.api.tail import Tail, TailRefused
 from reachout.app import (
     WorkerHere,
     build_runtime,
@@ -107,6 +109,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(cls=Commands, help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+events_app = typer.Typer(cls=Commands, help="The event log.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="Provisioning file to apply at start-up (or REACHOUT_CONFIG).")
@@ -378,6 +382,45 @@ def phone(
         raise typer.Exit(2) from None
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(Handset(handset_number, server.rstrip("/"), agent_number).run())
+
+
+@events_app.command("tail", cls=Command)
+def events_tail(
+    server: Annotated[str, typer.Option(help="The reachout to follow.")] = "http://127.0.0.1:8080",
+    key: Annotated[
+        str | None,
+        typer.Option(envvar="REACHOUT_API_KEY", help="An API key of the account (or REACHOUT_API_KEY)."),
+    ] = None,
+    project: Annotated[
+        list[str] | None, typer.Option(help="Only this project's events (repeatable).")
+    ] = None,
+    event_type: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only these types or families, e.g. message.* (repeatable)."),
+    ] = None,
+    raw: Annotated[bool, typer.Option("--json", help="Each event as its JSON, one per line.")] = False,
+) -> None:
+    """Print the account's events as they are recorded, one line each, until Ctrl-C."""
+    if not key:
+        console.print("[red]Give an API key: --key KEY or REACHOUT_API_KEY.[/red]")
+        raise typer.Exit(2)
+
+    async def follow() -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(base_url=server.rstrip("/"), headers=headers, timeout=10.0) as client:
+            tail = Tail(client, Console(), projects=project or (), types=event_type or (), raw=raw)
+            await tail.run(asyncio.Event())
+
+    try:
+        asyncio.run(follow())
+    except KeyboardInterrupt:
+        pass
+    except TailRefused as error:
+        console.print(f"[red]reachout refused the tail: {error}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    except httpx.HTTPError as error:
+        console.print(f"[red]Cannot reach {server}: {error}[/red]", highlight=False)
+        raise typer.Exit(1) from None
 
 
 @app.command("apply", cls=Command, epilog=SETTINGS_HELP)

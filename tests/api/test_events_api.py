@@ -46,35 +46,35 @@ async def listed(chat: Chat, **params: Any) -> list[dict[str, Any]]:
     return list(response.json()["data"])
 
 
-async def test_the_log_lists_an_account_s_events_newest_first_and_filters_them(hooked: Chat) -> None:
-    await delivered_greeting(hooked)
-    events = await listed(hooked)
+async def test_the_log_lists_an_account_s_events_newest_first_and_filters_them(webhooked: Chat) -> None:
+    await delivered_greeting(webhooked)
+    events = await listed(webhooked)
     assert [e["type"] for e in reversed(events)] == GREETING
     [conversation_id] = {e["conversation_id"] for e in events}
-    assert [e["type"] for e in await listed(hooked, type="message.*", order="asc")] == GREETING[1:]
-    assert [e["type"] for e in await listed(hooked, type="conversation.started,message.delivered")] == [
+    assert [e["type"] for e in await listed(webhooked, type="message.*", order="asc")] == GREETING[1:]
+    assert [e["type"] for e in await listed(webhooked, type="conversation.started,message.delivered")] == [
         "message.delivered",
         "conversation.started",
     ]
-    assert len(await listed(hooked, conversation_id=conversation_id)) == len(GREETING)
+    assert len(await listed(webhooked, conversation_id=conversation_id)) == len(GREETING)
     message_id = events[0]["message_id"]
-    assert len(await listed(hooked, message_id=message_id)) == len(GREETING) - 1
-    assert await listed(hooked, project_id="empty") == []
-    later = iso_utc(hooked.clock.now())
-    assert await listed(hooked, since=later) == []
-    assert len(await listed(hooked, until=later)) == len(GREETING)
-    response = await get(hooked, "/api/v1/events", headers=THEIRS)
+    assert len(await listed(webhooked, message_id=message_id)) == len(GREETING) - 1
+    assert await listed(webhooked, project_id="empty") == []
+    later = iso_utc(webhooked.clock.now())
+    assert await listed(webhooked, since=later) == []
+    assert len(await listed(webhooked, until=later)) == len(GREETING)
+    response = await get(webhooked, "/api/v1/events", headers=THEIRS)
     assert response.json() == {"data": [], "has_more": False, "next_cursor": None}
 
 
-async def test_a_cursor_pages_through_the_log_either_way(hooked: Chat) -> None:
-    await delivered_greeting(hooked)
+async def test_a_cursor_pages_through_the_log_either_way(webhooked: Chat) -> None:
+    await delivered_greeting(webhooked)
     for order, expected in (("desc", list(reversed(GREETING))), ("asc", GREETING)):
         seen: list[str] = []
         cursor: str | None = None
         while True:
             params = {"limit": 2, "order": order} | ({"cursor": cursor} if cursor else {})
-            page = (await get(hooked, "/api/v1/events", **params)).json()
+            page = (await get(webhooked, "/api/v1/events", **params)).json()
             seen.extend(e["type"] for e in page["data"])
             cursor = page["next_cursor"]
             assert page["has_more"] is (cursor is not None)
@@ -83,59 +83,61 @@ async def test_a_cursor_pages_through_the_log_either_way(hooked: Chat) -> None:
         assert seen == expected
 
 
-async def test_an_event_is_read_by_id_but_never_by_another_account(hooked: Chat) -> None:
-    await delivered_greeting(hooked)
-    [event] = await listed(hooked, type="message.delivered")
-    response = await get(hooked, f"/api/v1/events/{event['id']}")
+async def test_an_event_is_read_by_id_but_never_by_another_account(webhooked: Chat) -> None:
+    await delivered_greeting(webhooked)
+    [event] = await listed(webhooked, type="message.delivered")
+    response = await get(webhooked, f"/api/v1/events/{event['id']}")
     assert response.status_code == 200 and response.json() == event
     assert event["data"]["status"] == "delivered" and event["data"]["from"] == SENDER
     for path in (f"/api/v1/events/{event['id']}", f"/api/v1/events/{event['id']}/attempts"):
-        other = await get(hooked, path, headers=THEIRS)
+        other = await get(webhooked, path, headers=THEIRS)
         assert other.status_code == 404
         assert other.json()["error"]["code"] == "NOT_FOUND"
-    missing = await get(hooked, "/api/v1/events/01a23c87-0000-7000-8000-000000000000")
+    missing = await get(webhooked, "/api/v1/events/01a23c87-0000-7000-8000-000000000000")
     assert missing.status_code == 404
     for headers in ({}, {"Authorization": "Bearer rk_nobody_at_all_0123456789"}):
-        refused = await get(hooked, "/api/v1/events", headers=headers)
+        refused = await get(webhooked, "/api/v1/events", headers=headers)
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "UNAUTHENTICATED"
 
 
-async def test_attempts_say_what_each_answer_was(hooked: Chat, receiver: WebhookReceiver) -> None:
+async def test_attempts_say_what_each_answer_was(webhooked: Chat, receiver: WebhookReceiver) -> None:
     receiver.fail_first(1, body=b"x" * 5000)
-    await delivered_greeting(hooked)
-    await hooked.settle(10)
-    [event] = await listed(hooked, type="conversation.started")
-    attempts = (await get(hooked, f"/api/v1/events/{event['id']}/attempts")).json()["data"]
+    await delivered_greeting(webhooked)
+    await webhooked.settle(10)
+    [event] = await listed(webhooked, type="conversation.started")
+    attempts = (await get(webhooked, f"/api/v1/events/{event['id']}/attempts")).json()["data"]
     assert [(a["status_code"], a["error"]) for a in attempts] == [(200, None), (500, "500")]
     failed = attempts[1]
     assert failed["response_body"] == "x" * 2048 and failed["latency_ms"] >= 0
     assert failed["url"] == receiver.url and attempts[0]["response_body"] == "ok"
-    [endpoint] = (await get(hooked, "/api/v1/webhooks")).json()["data"]
+    [endpoint] = (await get(webhooked, "/api/v1/webhooks")).json()["data"]
     assert attempts[0]["endpoint_id"] == endpoint["id"]
-    filtered = await get(hooked, f"/api/v1/events/{event['id']}/attempts", endpoint_id="nope")
+    filtered = await get(webhooked, f"/api/v1/events/{event['id']}/attempts", endpoint_id="nope")
     assert filtered.json()["data"] == []
-    by_endpoint = (await get(hooked, f"/api/v1/webhooks/{endpoint['id']}/attempts", limit=3)).json()["data"]
+    by_endpoint = (await get(webhooked, f"/api/v1/webhooks/{endpoint['id']}/attempts", limit=3)).json()[
+        "data"
+    ]
     assert len(by_endpoint) == 3 and by_endpoint[0]["id"] > by_endpoint[-1]["id"]
-    older = await get(hooked, f"/api/v1/webhooks/{endpoint['id']}/attempts", before=by_endpoint[-1]["id"])
+    older = await get(webhooked, f"/api/v1/webhooks/{endpoint['id']}/attempts", before=by_endpoint[-1]["id"])
     assert all(a["id"] < by_endpoint[-1]["id"] for a in older.json()["data"])
     assert (
-        await get(hooked, f"/api/v1/webhooks/{endpoint['id']}/attempts", headers=THEIRS)
+        await get(webhooked, f"/api/v1/webhooks/{endpoint['id']}/attempts", headers=THEIRS)
     ).status_code == 404
 
 
 async def test_a_replay_is_delivered_again_under_the_same_webhook_id(
-    hooked: Chat, receiver: WebhookReceiver
+    webhooked: Chat, receiver: WebhookReceiver
 ) -> None:
-    await delivered_greeting(hooked)
-    [event] = await listed(hooked, type="message.delivered")
-    client = hooked.service.client
+    await delivered_greeting(webhooked)
+    [event] = await listed(webhooked, type="message.delivered")
+    client = webhooked.service.client
     other = await client.post(f"/api/v1/events/{event['id']}/replay", headers=THEIRS)
     assert other.status_code == 404
     replayed = await client.post(f"/api/v1/events/{event['id']}/replay", headers=OURS)
     assert replayed.status_code == 202
-    [endpoint] = (await get(hooked, "/api/v1/webhooks")).json()["data"]
+    [endpoint] = (await get(webhooked, "/api/v1/webhooks")).json()["data"]
     assert replayed.json() == {"event_id": event["id"], "endpoints": [endpoint["id"]]}
-    await hooked.settle(1)
+    await webhooked.settle(1)
     assert receiver.duplicates == {event["id"]: 1}
     again = [d for d in receiver.received if d.webhook_id == event["id"]]
     assert len(again) == 2 and again[0].raw == again[1].raw
@@ -146,23 +148,23 @@ async def test_a_replay_is_delivered_again_under_the_same_webhook_id(
 
 
 async def test_a_410_disables_the_endpoint_until_it_is_enabled_and_recovered(
-    hooked: Chat, receiver: WebhookReceiver
+    webhooked: Chat, receiver: WebhookReceiver
 ) -> None:
-    started = iso_utc(hooked.clock.now())
+    started = iso_utc(webhooked.clock.now())
     receiver.respond(410, times=1)
-    await delivered_greeting(hooked)
-    [endpoint] = (await get(hooked, "/api/v1/webhooks")).json()["data"]
+    await delivered_greeting(webhooked)
+    [endpoint] = (await get(webhooked, "/api/v1/webhooks")).json()["data"]
     assert (endpoint["enabled"], endpoint["disabled_reason"]) == (False, "the endpoint answered 410 Gone")
     assert endpoint["disabled_at"] is not None
     received = len(receiver.received)
-    response = await hooked.service.client.post(
+    response = await webhooked.service.client.post(
         PATH, json=EXAMPLE | {"agent_number": SENDER}, headers=POLYAI_HEADERS
     )
     assert response.status_code == 202
-    await hooked.settle(5)
+    await webhooked.settle(5)
     assert len(receiver.received) == received, "a disabled endpoint is sent nothing"
 
-    client = hooked.service.client
+    client = webhooked.service.client
     assert (await client.post(f"/api/v1/webhooks/{endpoint['id']}/enable", headers=THEIRS)).status_code == 404
     enabled = await client.post(f"/api/v1/webhooks/{endpoint['id']}/enable", headers=OURS)
     assert enabled.status_code == 200
@@ -171,8 +173,8 @@ async def test_a_410_disables_the_endpoint_until_it_is_enabled_and_recovered(
     assert (await client.post("/api/v1/webhooks/recover", json=body, headers=THEIRS)).status_code == 404
     recovered = await client.post("/api/v1/webhooks/recover", json=body, headers=OURS)
     assert recovered.status_code == 202
-    await hooked.settle(5)
-    logged = {e["id"] for e in await listed(hooked, limit=100)}
+    await webhooked.settle(5)
+    logged = {e["id"] for e in await listed(webhooked, limit=100)}
     assert set(receiver.by_id) == logged, "every event, the 410's own and those it missed, at last"
     assert recovered.json()["queued"] == len(logged) - (received - 1)
 
@@ -191,9 +193,9 @@ async def test_a_410_disables_the_endpoint_until_it_is_enabled_and_recovered(
     ],
 )
 async def test_a_bad_parameter_is_a_400_that_says_which(
-    hooked: Chat, params: dict[str, str], problem: str
+    webhooked: Chat, params: dict[str, str], problem: str
 ) -> None:
-    response = await get(hooked, "/api/v1/events", **params)
+    response = await get(webhooked, "/api/v1/events", **params)
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "INVALID_REQUEST" and problem in error["message"]
@@ -202,6 +204,6 @@ async def test_a_bad_parameter_is_a_400_that_says_which(
 @pytest.mark.parametrize(
     "body", [b"{", b"[]", b'{"endpoint_id": 5, "since": "2026-01-01T00:00:00Z"}', b'{"endpoint_id": "e"}']
 )
-async def test_a_bad_body_is_a_400(hooked: Chat, body: bytes) -> None:
-    response = await hooked.service.client.post("/api/v1/webhooks/recover", content=body, headers=OURS)
+async def test_a_bad_body_is_a_400(webhooked: Chat, body: bytes) -> None:
+    response = await webhooked.service.client.post("/api/v1/webhooks/recover", content=body, headers=OURS)
     assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_REQUEST"

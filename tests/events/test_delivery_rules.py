@@ -63,13 +63,13 @@ def first_event(
 
 
 async def test_a_redirect_is_a_failure_and_the_schedule_goes_on(
-    hooked: Chat, receiver: WebhookReceiver
+    webhooked: Chat, receiver: WebhookReceiver
 ) -> None:
     receiver.respond(302, headers={"location": "http://example.com/elsewhere"})
-    start = hooked.clock.now()
-    await send_greeting(hooked)
-    await hooked.settle(400)
-    made = first_event(await attempts(hooked))
+    start = webhooked.clock.now()
+    await send_greeting(webhooked)
+    await webhooked.settle(400)
+    made = first_event(await attempts(webhooked))
     assert [code for _, code, _ in made] == [302, 302, 302]
     assert all(error == "302: redirects are not followed" for _, _, error in made)
     first, second, third = (at - start for at, _, _ in made)
@@ -81,12 +81,12 @@ async def test_a_redirect_is_a_failure_and_the_schedule_goes_on(
 
 @pytest.mark.parametrize(("status", "retry_after", "waited"), [(429, "8", 8.0), (503, "3600", None)])
 async def test_retry_after_is_honoured_within_the_delay_and_twice_it(
-    hooked: Chat, receiver: WebhookReceiver, status: int, retry_after: str, waited: float | None
+    webhooked: Chat, receiver: WebhookReceiver, status: int, retry_after: str, waited: float | None
 ) -> None:
     receiver.respond(status, headers={"retry-after": retry_after})
-    await send_greeting(hooked)
-    await hooked.settle(15)
-    (first, _, _), (second, code, _) = first_event(await attempts(hooked))[:2]
+    await send_greeting(webhooked)
+    await webhooked.settle(15)
+    (first, _, _), (second, code, _) = first_event(await attempts(webhooked))[:2]
     delay = (second - first).total_seconds()
     assert code == status
     if waited is not None:
@@ -113,31 +113,31 @@ async def test_a_request_that_takes_too_long_is_a_failed_attempt(
 
 
 async def test_an_endpoint_failing_for_five_days_is_disabled_and_can_be_enabled(
-    hooked: Chat, receiver: WebhookReceiver
+    webhooked: Chat, receiver: WebhookReceiver
 ) -> None:
     receiver.respond(500)
-    start = hooked.clock.now()
+    start = webhooked.clock.now()
     for _ in range(7):
-        await send_greeting(hooked)
-        await hooked.settle(DAY)
-        if not (await endpoint_row(hooked)).enabled:
+        await send_greeting(webhooked)
+        await webhooked.settle(DAY)
+        if not (await endpoint_row(webhooked)).enabled:
             break
-    endpoint = await endpoint_row(hooked)
+    endpoint = await endpoint_row(webhooked)
     assert (endpoint.enabled, endpoint.disabled_reason) == (False, "every attempt failed for 5 days")
     assert endpoint.failing_since == start
     assert endpoint.disabled_at is not None and endpoint.disabled_at - start >= timedelta(days=5)
     assert endpoint.disabled_at - start < timedelta(days=5, hours=11), "disabled by the first attempt after"
-    made = len(await attempts(hooked))
-    await send_greeting(hooked)
-    await hooked.settle(DAY)
-    assert len(await attempts(hooked)) == made, "nothing is sent to a disabled endpoint"
+    made = len(await attempts(webhooked))
+    await send_greeting(webhooked)
+    await webhooked.settle(DAY)
+    assert len(await attempts(webhooked)) == made, "nothing is sent to a disabled endpoint"
 
     receiver.recover()
-    enabled = await hooked.service.client.post(
+    enabled = await webhooked.service.client.post(
         f"/api/v1/webhooks/{endpoint.id}/enable", headers={"Authorization": "Bearer rk_test_acme_000001"}
     )
     assert enabled.status_code == 200
-    assert (await endpoint_row(hooked)).failing_since is None
+    assert (await endpoint_row(webhooked)).failing_since is None
 
 
 async def test_a_private_target_is_refused_as_a_failed_attempt(

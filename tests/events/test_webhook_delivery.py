@@ -41,15 +41,15 @@ async def converse(chat: Chat) -> None:
 
 
 async def test_a_conversation_s_events_arrive_signed_with_their_subjects(
-    hooked: Chat, receiver: WebhookReceiver
+    webhooked: Chat, receiver: WebhookReceiver
 ) -> None:
-    await converse(hooked)
+    await converse(webhooked)
     # In the order they were recorded (their ids are UUIDv7s): deliveries are concurrent, so may overtake.
     events = sorted(receiver.events(), key=lambda e: str(e.webhook_id))
     assert [e.type for e in events] == GREETING_AND_REPLY
     assert receiver.rejected == [] and receiver.duplicates == {}
-    greeting, reply, answer = await messages(hooked.service)
-    [conversation] = await conversations(hooked)
+    greeting, reply, answer = await messages(webhooked.service)
+    [conversation] = await conversations(webhooked)
     started = events[0]
     assert started.data["id"] == conversation.id and started.data["status"] == "open"
     assert (started.data["agent_number"], started.data["user_number"]) == (SENDER, USER)
@@ -80,11 +80,13 @@ async def test_a_conversation_s_events_arrive_signed_with_their_subjects(
 
 
 async def test_every_event_arrives_once_though_its_first_two_attempts_fail(
-    hooked: Chat, receiver: WebhookReceiver
+    webhooked: Chat, receiver: WebhookReceiver
 ) -> None:
     receiver.fail_first(2)
-    await converse(hooked)
-    await hooked.settle(400)  # the first attempt at once, the next about 5 s later, the third 4 to 6 min on
+    await converse(webhooked)
+    await webhooked.settle(
+        400
+    )  # the first attempt at once, the next about 5 s later, the third 4 to 6 min on
     events = receiver.events()
     assert sorted(e.type for e in events) == sorted(GREETING_AND_REPLY)
     assert receiver.duplicates == {}

@@ -1,5 +1,5 @@
 """A project told of its events at a local receiver's endpoint, and a clock its timestamps verify against
-(a plugin: `receiver`, and `hooked`, the chat project delivering to it; a module that uses them makes its
+(a plugin: `receiver`, and `webhooked`, the chat project delivering to it; a module that uses them makes its
 `clock` fixture `near_real_clock()`)."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 
 @pytest.fixture
-async def hooked(
+async def webhooked(
     database_url: str, clock: FakeClock, agent: ScriptedAgent, receiver: WebhookReceiver
 ) -> AsyncIterator[Chat]:
     """The chat project, its events delivered to `receiver` (on loopback, which the setting allows)."""

@@ -12,10 +12,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from reachout.api.schemas import (
+    ApiError,
     AttemptList,
     EndpointList,
     EndpointOut,
-    Error,
     EventList,
     EventOut,
     RecoverBody,
@@ -31,7 +31,7 @@ from reachout.events.console import EventConsole
 from reachout.events.reading import MAX_PAGE, EventQuery, Order
 from reachout.events.types import EventType, UnknownEventFilter, check_filter
 from reachout.kit.docs import answer
-from reachout.kit.http import refusals_as
+from reachout.kit.http import BODY_TOO_LARGE, INTERNAL_ERROR_MESSAGE, refusals_as
 from reachout.kit.validation import describe
 from reachout.tenancy.keys import key_from_headers
 from reachout.tenancy.service import Directory
@@ -52,10 +52,16 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 }
 SECURITY: list[dict[str, list[str]]] = [{"ReachoutApiKey": []}]
 _REFUSED: dict[int | str, dict[str, Any]] = {
-    400: answer("The request is malformed: a parameter or the body.", Error),
-    401: answer("No API key, or an unknown one.", Error),
-    404: answer("No such event or endpoint in the key's account.", Error),
+    400: answer("The request is malformed: a parameter or the body.", ApiError),
+    401: answer("No API key, or an unknown one.", ApiError),
+    404: answer("No such event or endpoint in the key's account.", ApiError),
+    500: answer(
+        "An unexpected failure (logged); nothing was changed.",
+        ApiError,
+        {"error": {"code": "INTERNAL_ERROR", "message": INTERNAL_ERROR_MESSAGE}},
+    ),
 }
+_REFUSED_WITH_A_BODY = {**_REFUSED, 413: BODY_TOO_LARGE}
 Shape = TypeVar("Shape", bound=BaseModel)
 
 
@@ -115,7 +121,10 @@ def api_router(directory: Directory, console: EventConsole) -> APIRouter:
     @router.post(
         "/events/{event_id}/replay",
         status_code=202,
-        responses={202: answer("Queued, under the event's own `webhook-id`.", Replayed), **_REFUSED},
+        responses={
+            202: answer("Queued, under the event's own `webhook-id`.", Replayed),
+            **_REFUSED_WITH_A_BODY,
+        },
         openapi_extra={"security": SECURITY, "requestBody": _body(ReplayBody, required=False)},
     )
     async def replay(event_id: str, request: Request) -> JSONResponse:
@@ -151,7 +160,7 @@ def api_router(directory: Directory, console: EventConsole) -> APIRouter:
     @router.post(
         "/webhooks/recover",
         status_code=202,
-        responses={202: answer("Queued again.", Recovered), **_REFUSED},
+        responses={202: answer("Queued again.", Recovered), **_REFUSED_WITH_A_BODY},
         openapi_extra={"security": SECURITY, "requestBody": _body(RecoverBody)},
     )
     async def recover(request: Request) -> JSONResponse:
@@ -165,7 +174,7 @@ def api_router(directory: Directory, console: EventConsole) -> APIRouter:
 
     @router.post(
         "/webhooks/{endpoint_id}/enable",
-        responses={200: answer("Enabled; what it held is due now.", EndpointOut), **_REFUSED},
+        responses={200: answer("Enabled; what it held is due now.", EndpointOut), **_REFUSED_WITH_A_BODY},
         openapi_extra={"security": SECURITY},
     )
     async def enable(endpoint_id: str, request: Request) -> JSONResponse:

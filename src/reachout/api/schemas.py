@@ -16,17 +16,17 @@ class _Shape(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ErrorBody(_Shape):
+class ApiErrorBody(_Shape):
     code: str = Field(
         description="A machine code: UNAUTHENTICATED, NOT_FOUND, INVALID_REQUEST, INTERNAL_ERROR."
     )
     message: str
 
 
-class Error(_Shape):
+class ApiError(_Shape):
     """Every refusal: `{"error": {"code", "message"}}`."""
 
-    error: ErrorBody
+    error: ApiErrorBody
 
 
 class EventOut(_Shape):
