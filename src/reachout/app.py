@@ -25,6 +25,7 @@ from reachout import monitoring
 from reachout.agents.registry import AgentRegistry
 from reachout.agents.service import default_registry
 from reachout.api import routes as api_routes
+from reachout.api import webhooks as api_webhooks
 from reachout.api.routes import api_router
 from reachout.carriers.base import TextCarrier
 from reachout.carriers.plugin import CarrierContext, CarrierFactory
@@ -448,6 +449,7 @@ def create_app(
     # Bland's `/v1/sms/conversations` comes before Amigo's `/v1/sms/{message_id}`, which would match it too.
     app.include_router(bland_router(runtime.directory, ConversationReader(runtime.database.read)))
     app.include_router(api_router(runtime.directory, EventConsole(runtime.database, runtime.clock)))
+    api_webhooks.register(app)
     app.include_router(
         amigo_router(
             runtime.directory,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from reachout.api.webhooks import DATA_FOR
+from reachout.events.types import EventType, subject_of
 from reachout.kit.clock import FakeClock
 from tests.support.chat import DEBOUNCE, Chat, conversations, greet
 from tests.support.polyai import EXAMPLE_MESSAGE
@@ -77,6 +79,9 @@ async def test_a_conversation_s_events_arrive_signed_with_their_subjects(
     )
     assert events[-1].data["id"] == answer.id and events[-1].data["body"] == "you said: Can we make it 3pm?"
     assert len({e.webhook_id for e in events}) == len(events)
+    for event in events:  # each as the OpenAPI document's webhooks describe it
+        assert event.body is not None and set(event.body) == {"type", "timestamp", "data"}
+        DATA_FOR[subject_of(EventType(event.type))].model_validate(event.data)
 
 
 async def test_every_event_arrives_once_though_its_first_two_attempts_fail(

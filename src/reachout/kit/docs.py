@@ -110,7 +110,11 @@ class OpenApiDocument:
         if () not in self._built:
             app = self._app
             document = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                webhooks=app.webhooks.routes,
             )
             document = _nulls_put_back(document)
             _without_fastapi_validation(document)
@@ -127,7 +131,7 @@ class OpenApiDocument:
 def _without_fastapi_validation(document: dict[str, Any]) -> None:
     """Leave out the 422 answers FastAPI adds by itself, and their schemas once nothing uses them."""
     fastapi_422 = {"$ref": _SCHEMA_REF + FASTAPI_VALIDATION_SCHEMAS[0]}
-    for item in document["paths"].values():
+    for item in [*document["paths"].values(), *document.get("webhooks", {}).values()]:
         for operation in item.values():
             responses = operation.get("responses", {})
             given = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema")
@@ -135,7 +139,7 @@ def _without_fastapi_validation(document: dict[str, Any]) -> None:
                 del responses["422"]
     components = document.get("components", {})
     schemas = components.get("schemas", {})
-    used = _referenced(document["paths"], schemas)
+    used = _referenced([document["paths"], document.get("webhooks", {})], schemas)
     for name in FASTAPI_VALIDATION_SCHEMAS:
         if name not in used:
             schemas.pop(name, None)
@@ -150,7 +154,7 @@ def _without(document: dict[str, Any], paths: set[str]) -> dict[str, Any]:
     kept = {path: item for path, item in document["paths"].items() if path not in paths}
     trimmed = {**document, "paths": kept}
     schemas = document.get("components", {}).get("schemas", {})
-    used = _referenced(kept, schemas)
+    used = _referenced([kept, document.get("webhooks", {})], schemas)
     components = {
         **document.get("components", {}),
         "schemas": {k: v for k, v in schemas.items() if k in used},
