@@ -47,7 +47,7 @@ from reachout.kit import metrics
 from reachout.kit.clock import Clock, SystemClock
 from reachout.kit.docs import OpenApiDocument, answer, docs_router
 from reachout.kit.http import BodyLimitMiddleware, MountGate, RequestEdge
-from reachout.kit.jobs.retry import RetryStrategy
+from reachout.kit.jobs.retry import FixedSchedule, RetryStrategy
 from reachout.kit.outbound import guarded_client
 from reachout.kit.validation import describe
 from reachout.logs import get_logger
@@ -197,10 +197,12 @@ def build_runtime(
         ),
         DeliveryPolicy(
             timeout_seconds=settings.webhooks_timeout_seconds,
+            lease_margin_seconds=settings.lease_seconds,
             disable_after_seconds=settings.webhooks_disable_after_seconds,
             batch_size=settings.webhooks_batch_size,
             concurrency=settings.webhooks_concurrency,
             endpoint_concurrency=settings.webhooks_endpoint_concurrency,
+            schedule=FixedSchedule(settings.webhooks_retry_schedule_seconds),
         ),
         owner=owner,
     )

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         description="Let webhooks reach loopback, private and link-local addresses (development, tests, a "
         "private network).",
     )
+    webhooks_retry_schedule_seconds: tuple[float, ...] = Field(
+        default=(0.0, 5.0, 300.0, 1800.0, 7200.0, 18_000.0, 36_000.0, 36_000.0),
+        min_length=1,
+        description="The delay before each attempt (the first: after the event), each ± 20 %; a JSON list.",
+    )
     webhooks_batch_size: int = Field(default=200, gt=0)
     webhooks_concurrency: int = Field(default=128, gt=0, description="Deliveries one worker makes at once.")
     webhooks_endpoint_concurrency: int = Field(
@@ -130,6 +135,13 @@ class Settings(BaseSettings):
     sandbox_delivered_after_seconds: float = Field(default=0.25, ge=0)
     # Countries (ISO codes) whose sandbox routes send no delivery receipt: their texts stop at `sent`.
     sandbox_routes_without_receipts: frozenset[str] = frozenset()
+
+    @field_validator("webhooks_retry_schedule_seconds")
+    @classmethod
+    def _schedule(cls, delays: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay < 0 for delay in delays):
+            raise ValueError("a webhook retry delay cannot be negative")
+        return delays
 
     @field_validator("log_level")
     @classmethod

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reachout.config import Settings
 from reachout.events.deliverer import DEFAULT_SCHEDULE
 from reachout.kit.jobs.retry import FixedSchedule, parse_retry_after
 
@@ -19,6 +20,10 @@ def test_the_default_is_standard_webhooks_schedule_with_a_fifth_either_way() -> 
     assert list(DEFAULT_SCHEDULE.delays_seconds) == STANDARD and DEFAULT_SCHEDULE.jitter == 0.2
     middle = [DEFAULT_SCHEDULE.delay(n, rng=lambda: 0.5).total_seconds() for n in range(1, 8)]
     assert middle == STANDARD[1:]
+
+
+def test_the_setting_s_default_is_the_same_schedule() -> None:
+    assert Settings().webhooks_retry_schedule_seconds == DEFAULT_SCHEDULE.delays_seconds
 
 
 def test_after_the_eighth_attempt_there_is_none() -> None:

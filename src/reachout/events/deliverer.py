@@ -33,9 +33,9 @@ from reachout.logs import get_logger
 
 log = get_logger("webhooks")
 
-# Standard Webhooks' recommended schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
+# Standard Webhooks' recommended schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h
+# (REACHOUT_WEBHOOKS_RETRY_SCHEDULE_SECONDS, whose default is this).
 DEFAULT_SCHEDULE = FixedSchedule((0.0, 5.0, 300.0, 1800.0, 7200.0, 18_000.0, 36_000.0, 36_000.0))
-LEASE_MARGIN_SECONDS = 30.0  # beyond the request's own timeout, for writing its result
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class DeliveryPolicy:
     endpoint), and how long an endpoint may fail every attempt before it is disabled."""
 
     timeout_seconds: float = 15.0
+    # A lease lasts the request's timeout and this much more, for writing its result.
+    lease_margin_seconds: float = 30.0
     disable_after_seconds: float = 5 * 86_400.0
     batch_size: int = 200
     concurrency: int = 128
@@ -87,7 +89,8 @@ class WebhookDeliverer:
         room = {endpoint: per_endpoint - n for endpoint, n in self._in_flight.items() if n}
         now = self._clock.now()
         lease = Lease.take(
-            self._owner, now + timedelta(seconds=self._policy.timeout_seconds + LEASE_MARGIN_SECONDS)
+            self._owner,
+            now + timedelta(seconds=self._policy.timeout_seconds + self._policy.lease_margin_seconds),
         )
         async with self._database.write.begin() as session:
             leased = await repository.claim(
