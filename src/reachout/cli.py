@@ -11,7 +11,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 import uvicorn
 import uvloop
@@ -21,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from reachout import logs
-from reachout.api.tail import Tail, TailRefused
+from reachout.api.tail import follow
 from reachout.app import (
     WorkerHere,
     build_runtime,
@@ -401,26 +400,7 @@ def events_tail(
     raw: Annotated[bool, typer.Option("--json", help="Each event as its JSON, one per line.")] = False,
 ) -> None:
     """Print the account's events as they are recorded, one line each, until Ctrl-C."""
-    if not key:
-        console.print("[red]Give an API key: --key KEY or REACHOUT_API_KEY.[/red]")
-        raise typer.Exit(2)
-
-    async def follow() -> None:
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(base_url=server.rstrip("/"), headers=headers, timeout=10.0) as client:
-            tail = Tail(client, Console(), projects=project or (), types=event_type or (), raw=raw)
-            await tail.run(asyncio.Event())
-
-    try:
-        asyncio.run(follow())
-    except KeyboardInterrupt:
-        pass
-    except TailRefused as error:
-        console.print(f"[red]reachout refused the tail: {error}[/red]", highlight=False)
-        raise typer.Exit(1) from None
-    except httpx.HTTPError as error:
-        console.print(f"[red]Cannot reach {server}: {error}[/red]", highlight=False)
-        raise typer.Exit(1) from None
+    raise typer.Exit(follow(server, key, project or (), event_type or (), raw=raw, errors=console))
 
 
 @app.command("apply", cls=Command, epilog=SETTINGS_HELP)

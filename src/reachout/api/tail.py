@@ -131,3 +131,29 @@ class TailRefused(Exception):
         except (ValueError, KeyError, TypeError):
             message = response.text[:200]
         super().__init__(f"{response.status_code}: {message}")
+
+
+def follow(
+    server: str, key: str | None, projects: Sequence[str], types: Sequence[str], *, raw: bool, errors: Console
+) -> int:
+    """`reachout events tail`: follow `server`'s log with `key` until Ctrl-C; the command's exit status."""
+    if not key:
+        errors.print("[red]Give an API key: --key KEY or REACHOUT_API_KEY.[/red]")
+        return 2
+
+    async def run() -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(base_url=server.rstrip("/"), headers=headers, timeout=10.0) as client:
+            await Tail(client, Console(), projects=projects, types=types, raw=raw).run(asyncio.Event())
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0
+    except TailRefused as error:
+        errors.print(f"[red]reachout refused the tail: {error}[/red]", highlight=False)
+        return 1
+    except httpx.HTTPError as error:
+        errors.print(f"[red]Cannot reach {server}: {error}[/red]", highlight=False)
+        return 1
+    return 0
