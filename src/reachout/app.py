@@ -193,6 +193,7 @@ def build_runtime(
         guarded_client(
             allow_private=settings.webhooks_allow_private,
             timeout_seconds=settings.webhooks_timeout_seconds,
+            connections=settings.webhooks_concurrency,
             headers={"user-agent": f"reachout-webhooks/{version('reachout')}"},
         ),
         DeliveryPolicy(

@@ -239,8 +239,7 @@ class _ResponseStream(httpx.AsyncByteStream):
 class _GuardedTransport(httpx.AsyncBaseTransport):
     """httpx's default transport, less proxies and options, over a pool that connects through `backend`."""
 
-    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
-        limits = httpx.Limits()  # httpx's defaults, which httpcore's pool does not share
+    def __init__(self, backend: httpcore.AsyncNetworkBackend, limits: httpx.Limits) -> None:
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
@@ -278,10 +277,16 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
 
 
 def guarded_client(
-    *, allow_private: bool, timeout_seconds: float, resolver: Resolver | None = None, **client_options: Any
+    *,
+    allow_private: bool,
+    timeout_seconds: float,
+    resolver: Resolver | None = None,
+    connections: int | None = None,
+    **client_options: Any,
 ) -> httpx.AsyncClient:
     """An `httpx.AsyncClient` for customer-chosen URLs: connects only to public addresses (any, with
-    `allow_private`), to the address it checked, and never follows redirects. `client_options` go to httpx."""
+    `allow_private`), to the address it checked, and never follows redirects. `connections`: how many it
+    opens and keeps alive (httpx's defaults otherwise); `client_options` go to httpx."""
     refused = sorted(_REFUSED_OPTIONS & client_options.keys())
     if refused:
         raise TypeError(f"guarded_client() does not take {', '.join(refused)}")
@@ -289,8 +294,16 @@ def guarded_client(
     # With an explicit transport httpx reads no proxy from the environment, so nothing connects around the
     # backend. A caller's per-request follow_redirects=True would still go through it, each hop checked.
     return httpx.AsyncClient(
-        transport=_GuardedTransport(backend),
+        transport=_GuardedTransport(backend, _limits(connections)),
         follow_redirects=False,
         timeout=timeout_seconds,
         **client_options,
     )
+
+
+def _limits(connections: int | None) -> httpx.Limits:
+    """httpx's defaults (which httpcore's pool does not share), or as many kept alive as may be open: a
+    caller that makes that many requests at once would otherwise close and reopen a connection for most."""
+    if connections is None:
+        return httpx.Limits()
+    return httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
