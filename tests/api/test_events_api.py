@@ -185,6 +185,8 @@ async def test_a_410_disables_the_endpoint_until_it_is_enabled_and_recovered(
         ({"limit": "0"}, "limit"),
         ({"limit": "101"}, "limit"),
         ({"limit": "ten"}, "limit"),
+        ({"limit": "²"}, "limit"),
+        ({"limit": "9" * 5000}, "limit"),
         ({"since": "yesterday"}, "since"),
         ({"since": "2026-01-01T00:00:00"}, "time zone"),
         ({"type": "message.sned"}, "type"),
@@ -207,3 +209,32 @@ async def test_a_bad_parameter_is_a_400_that_says_which(
 async def test_a_bad_body_is_a_400(webhooked: Chat, body: bytes) -> None:
     response = await webhooked.service.client.post("/api/v1/webhooks/recover", content=body, headers=OURS)
     assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_REQUEST"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/events/a%00b",
+        "/api/v1/events/a%00b/attempts",
+        "/api/v1/webhooks/a%00b/attempts",
+        "/api/v1/events/not-an-id",
+    ],
+)
+async def test_an_id_reachout_never_gives_is_a_404(webhooked: Chat, path: str) -> None:
+    response = await get(webhooked, path)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_an_endpoint_id_reachout_never_gives_names_nothing(webhooked: Chat) -> None:
+    await delivered_greeting(webhooked)
+    [event] = await listed(webhooked, type="conversation.started")
+    client = webhooked.service.client
+    attempts = await get(webhooked, f"/api/v1/events/{event['id']}/attempts", endpoint_id="a\x00b")
+    assert attempts.status_code == 200 and attempts.json()["data"] == []
+    for path, body in (
+        (f"/api/v1/events/{event['id']}/replay", {"endpoint_id": "a\x00b"}),
+        ("/api/v1/webhooks/recover", {"endpoint_id": "a\x00b", "since": "2026-01-01T00:00:00Z"}),
+        ("/api/v1/webhooks/a%00b/enable", None),
+    ):
+        response = await client.post(path, json=body, headers=OURS)
+        assert response.status_code == 404, (path, response.text)

@@ -188,3 +188,20 @@ async def test_a_slow_endpoint_delays_another_s_deliveries_by_under_a_second(
 def arrived(delivery: Any) -> float:
     """When a delivery arrived, on the monotonic clock of this process."""
     return time.monotonic() - (time.time() - delivery.arrived_at.timestamp())
+
+
+async def test_an_attempt_that_cannot_even_be_made_is_a_failed_attempt_on_the_schedule(
+    webhooked: Chat, receiver: WebhookReceiver
+) -> None:
+    """Whatever goes wrong making the request (here a secret that decodes to nothing) fails the attempt: the
+    delivery goes on on its schedule instead of being lost with its task."""
+    async with webhooked.service.runtime.database.write.begin() as session:
+        endpoint = (await session.execute(select(WebhookEndpoint))).scalar_one()
+        endpoint.secrets = ["whsec_%%%"]
+    await send_greeting(webhooked)
+    await webhooked.settle(10)
+    made = first_event(await attempts(webhooked))
+    assert [(code, error) for _, code, error in made] == [
+        (None, "internal error: EmptyWebhookSecretError")
+    ] * 2
+    assert receiver.received == []

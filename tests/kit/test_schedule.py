@@ -74,6 +74,7 @@ def test_retry_after_slows_but_never_stalls_or_hurries() -> None:
         ("Thu, 01 Jan 2026 00:01:00 GMT", 60.0),
         ("Wed, 31 Dec 2025 23:00:00 GMT", 0.0),
         ("soon", None),
+        ("²", None),
         ("-5", None),
         ("", None),
         (None, None),

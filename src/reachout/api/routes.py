@@ -29,7 +29,7 @@ from reachout.api.schemas import (
 from reachout.errors import ErrorCode, ReachoutError
 from reachout.events.console import EventConsole
 from reachout.events.reading import MAX_PAGE, EventQuery, Order
-from reachout.events.types import EventType, UnknownEventFilter, check_filter
+from reachout.events.types import AUDIT_ONLY, UnknownEventFilter, check_filter
 from reachout.kit.docs import answer
 from reachout.kit.http import BODY_TOO_LARGE, INTERNAL_ERROR_MESSAGE, refusals_as
 from reachout.kit.validation import describe
@@ -210,7 +210,7 @@ def parse_query(account_id: str, params: Any) -> EventQuery:
     )
 
 
-_AUDIT_TYPES = frozenset({EventType.MESSAGE_REPORT_IGNORED.value, EventType.MESSAGE_RETRY_SCHEDULED.value})
+_AUDIT_TYPES = frozenset(t.value for t in AUDIT_ONLY)
 _MAX_TEXT = 200
 
 
@@ -237,7 +237,8 @@ def _moment(value: str | None, name: str) -> datetime | None:
 def _integer(value: str | None, name: str, low: int, high: int) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or not low <= int(value) <= high:
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int) and few of them (int refuses 4,300).
+    if not (value.isascii() and value.isdigit() and len(value) <= 20) or not low <= int(value) <= high:
         raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{name} must be a whole number from {low} to {high}.")
     return int(value)
 

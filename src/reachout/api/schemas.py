@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reachout.events.reading import AttemptView, EndpointView
 from reachout.events.schemas import EventView
-from reachout.kit.clock import iso_utc
+from reachout.kit.clock import iso_utc, iso_utc_or_none
 
 
 class _Shape(BaseModel):
@@ -137,8 +137,8 @@ def endpoint_out(endpoint: EndpointView) -> dict[str, Any]:
         "events": list(endpoint.event_types),
         "enabled": endpoint.enabled,
         "disabled_reason": endpoint.disabled_reason,
-        "disabled_at": None if endpoint.disabled_at is None else iso_utc(endpoint.disabled_at),
-        "failing_since": None if endpoint.failing_since is None else iso_utc(endpoint.failing_since),
+        "disabled_at": iso_utc_or_none(endpoint.disabled_at),
+        "failing_since": iso_utc_or_none(endpoint.failing_since),
         "pending_deliveries": endpoint.pending,
         "created_at": iso_utc(endpoint.created_at),
     }

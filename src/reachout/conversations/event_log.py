@@ -12,7 +12,7 @@ from reachout.conversations import repository
 from reachout.conversations.schemas import ConversationChange, ConversationSnapshot
 from reachout.events import service as events
 from reachout.events.schemas import NewEvent
-from reachout.kit.clock import iso_utc
+from reachout.kit.clock import iso_utc, iso_utc_or_none
 
 
 async def record(session: AsyncSession, changes: Sequence[ConversationChange], now: datetime) -> None:
@@ -54,5 +54,5 @@ def conversation_data(view: ConversationSnapshot) -> dict[str, Any]:
         "variables": dict(view.variables or {}),
         "opened_at": iso_utc(view.opened_at),
         "last_activity_at": iso_utc(view.last_activity_at),
-        "ended_at": None if view.ended_at is None else iso_utc(view.ended_at),
+        "ended_at": iso_utc_or_none(view.ended_at),
     }

@@ -37,7 +37,7 @@ from reachout.dialects.bland_schemas import (
     SECURITY,
 )
 from reachout.errors import ErrorCode, ReachoutError
-from reachout.kit.clock import iso_utc
+from reachout.kit.clock import iso_utc_or_none as _time
 from reachout.kit.http import refusals_as
 from reachout.messaging.schemas import MessageView
 from reachout.tenancy.keys import key_from_headers
@@ -245,10 +245,6 @@ def _typed(field: FilterField, value: object, where: str) -> str | bool | int | 
     if not isinstance(value, str):
         raise ReachoutError(ErrorCode.INVALID_REQUEST, f"{where} must be a string.")
     return value
-
-
-def _time(moment: datetime | None) -> str | None:
-    return None if moment is None else iso_utc(moment)
 
 
 def _summary(item: ConversationSummary) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from reachout.errors import ErrorCode, ReachoutError
 from reachout.events import deliveries_repository, reading_repository, repository
 from reachout.events.models import DeliveryStatus
 from reachout.events.reading import AttemptView, EndpointView, EventPage, EventQuery
-from reachout.events.schemas import EventView
+from reachout.events.schemas import EventView, could_be_id
 from reachout.events.service import delivery_row
 from reachout.events.types import AUDIT_ONLY, EventType, wanted
 from reachout.kit.after_commit import log_after_commit
@@ -49,6 +49,8 @@ class EventConsole:
         """Every attempt to deliver one of the account's events (to one endpoint, if named), newest first."""
         async with self._database.read() as session:
             await _event(session, account_id, event_id)
+            if endpoint_id is not None and not could_be_id(endpoint_id):
+                return []
             return await reading_repository.attempts(session, event_id=event_id, endpoint_id=endpoint_id)
 
     async def endpoint_attempts(
@@ -139,14 +141,22 @@ class EventConsole:
 
 
 async def _event(session: AsyncSession, account_id: str, event_id: str) -> EventView:
-    event = await reading_repository.account_event(session, account_id, event_id)
+    event = (
+        await reading_repository.account_event(session, account_id, event_id)
+        if could_be_id(event_id)
+        else None
+    )
     if event is None:
         raise ReachoutError(ErrorCode.NOT_FOUND, f"Event '{event_id}' not found.")
     return event
 
 
 async def _endpoint(session: AsyncSession, account_id: str, endpoint_id: str) -> EndpointView:
-    found = await reading_repository.endpoints(session, account_id, endpoint_id)
+    found = (
+        await reading_repository.endpoints(session, account_id, endpoint_id)
+        if could_be_id(endpoint_id)
+        else []
+    )
     if not found:
         raise ReachoutError(ErrorCode.NOT_FOUND, f"Webhook endpoint '{endpoint_id}' not found.")
     return found[0]

@@ -137,14 +137,14 @@ class WebhookDeliverer:
     async def _attempt(self, delivery: LeasedDelivery) -> AttemptResult:
         """One signed request and what it means for the delivery (never raises for the endpoint's sake)."""
         now = self._clock.now()
-        body = signing.payload(delivery.type, delivery.occurred_at, delivery.data)
-        headers = signing.headers(delivery.event_id, body, delivery.secrets, now)
         started = time.perf_counter()
         status_code: int | None = None
         failure: str | None = None
         kept: bytes = b""
         retry_after: str | None = None
         try:
+            body = signing.payload(delivery.type, delivery.occurred_at, delivery.data)
+            headers = signing.headers(delivery.event_id, body, delivery.secrets, now)
             async with asyncio.timeout(self._policy.timeout_seconds):
                 async with self._client.stream(
                     "POST", delivery.url, content=body.encode(), headers=headers
@@ -157,8 +157,11 @@ class WebhookDeliverer:
                             break
         except TimeoutError:
             status_code, failure = None, f"timed out after {self._policy.timeout_seconds:g} s"
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             status_code, failure = None, str(error) or type(error).__name__
+        except Exception as error:  # a bug: an attempt that fails, on the schedule, rather than a lost task
+            log.exception("webhook attempt failed unexpectedly", delivery_id=delivery.id)
+            status_code, failure = None, f"internal error: {type(error).__name__}"
         latency_ms = round((time.perf_counter() - started) * 1000)
         judgement = judge(status_code, failure)
         retry_at = None

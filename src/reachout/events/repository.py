@@ -42,12 +42,6 @@ async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]
     await bulk.insert_rows(session, _DELIVERIES, rows)
 
 
-async def get(session: AsyncSession, event_id: str) -> EventView | None:
-    """One event."""
-    row = (await session.execute(select(Event).where(Event.id == event_id))).scalar_one_or_none()
-    return None if row is None else view_of(row)
-
-
 def view_of(row: Event) -> EventView:
     """An event row as a view."""
     return EventView(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,15 @@ from typing import Any, NamedTuple
 from reachout.events.attempts import Verdict
 from reachout.events.types import EventType
 from reachout.kit.records import EMPTY_MAPPING
+
+# The ids reachout gives events (UUIDv7) and endpoints (UUIDv7); anything else names none of them.
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def could_be_id(text: str) -> bool:
+    """Whether `text` has the shape of an event's or an endpoint's id (a text no database need be asked of:
+    PostgreSQL cannot even bind a NUL)."""
+    return _ID.fullmatch(text) is not None
 
 
 class NewEvent(NamedTuple):

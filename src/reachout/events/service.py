@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reachout.events import repository
 from reachout.events.models import DeliveryStatus, WebhookEndpoint
-from reachout.events.schemas import EndpointConfig, EndpointRoute, EventView, NewEvent
+from reachout.events.schemas import EndpointConfig, EndpointRoute, NewEvent
 from reachout.events.types import wanted
 from reachout.kit.after_commit import LogLine, log_after_commit
 from reachout.logs import get_logger
@@ -88,11 +88,6 @@ def delivery_row(event_id: str, endpoint_id: str, now: datetime) -> dict[str, An
         "created_at": now,
         "updated_at": now,
     }
-
-
-async def event(session: AsyncSession, event_id: str) -> EventView | None:
-    """One event by id."""
-    return await repository.get(session, event_id)
 
 
 async def apply_endpoints(

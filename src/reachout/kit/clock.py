@@ -12,6 +12,11 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_utc_or_none(moment: datetime | None) -> str | None:
+    """`iso_utc`, keeping a missing moment missing."""
+    return None if moment is None else iso_utc(moment)
+
+
 class Clock(Protocol):
     """The one source of "now" for services and workers."""
 

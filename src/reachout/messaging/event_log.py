@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reachout.delivery.failures import failure_for
 from reachout.events import service as events
 from reachout.events.schemas import NewEvent
-from reachout.kit.clock import iso_utc
+from reachout.kit.clock import iso_utc, iso_utc_or_none
 from reachout.messaging import repository
 from reachout.messaging.schemas import MessageEvent, Snapshot
 
@@ -65,16 +65,12 @@ def message_data(view: Snapshot) -> dict[str, Any]:
         "carrier": view.carrier,
         "carrier_sid": view.carrier_sid,
         "created_at": iso_utc(view.created_at),
-        "handed_off_at": _time(view.handed_off_at),
-        "delivered_at": _time(view.delivered_at),
-        "errored_at": _time(view.errored_at),
+        "handed_off_at": iso_utc_or_none(view.handed_off_at),
+        "delivered_at": iso_utc_or_none(view.delivered_at),
+        "errored_at": iso_utc_or_none(view.errored_at),
         "updated_at": iso_utc(view.updated_at),
         "metadata": _metadata(view.metadata),
     }
-
-
-def _time(moment: datetime | None) -> str | None:
-    return None if moment is None else iso_utc(moment)
 
 
 def _metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from typing import Any, Literal
-from urllib.parse import urlsplit
 from uuid import UUID
 
+import httpx
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -66,8 +66,11 @@ class WebhookEndpointSpec(_Strict):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            url = httpx.URL(value)  # what will send to it must be able to read it
+        except httpx.InvalidURL as error:
+            raise ValueError(f"a webhook url must be a valid URL: {error}") from None
+        if url.scheme not in ("http", "https") or not url.host:
             raise ValueError("a webhook url must be an absolute http:// or https:// URL")
         return value
 
